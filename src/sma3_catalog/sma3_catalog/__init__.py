@@ -1,0 +1,1 @@
+"""Device Catalog: REST (FastAPI) and MQTT service keeping the live list of meters and handing out their configuration."""
