@@ -20,6 +20,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "sma3-catalog = sma3_catalog.cli:main",
         ],
     },
 )

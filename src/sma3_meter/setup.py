@@ -20,6 +20,11 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "sma3-locate = sma3_meter.location.cli:main",
+            "sma3-paper-table = sma3_meter.location.paper_table:main",
+            "acquisition = sma3_meter.nodes.acquisition:main",
+            "detector = sma3_meter.nodes.detector:main",
+            "locator = sma3_meter.nodes.locator:main",
         ],
     },
 )
