@@ -1,0 +1,29 @@
+"""Impedance-based fault location on radial branched feeders (plain numpy, no middleware).
+
+Public API: :func:`locate` with :class:`SagEvidence` / :class:`OutageEvidence`, returning a
+:class:`LocationResult` of :class:`Candidate` objects; :class:`LocatorSettings` for tuning.
+"""
+
+from .locator import (
+    FAULT_TYPES,
+    Candidate,
+    LocationError,
+    LocationResult,
+    LocatorSettings,
+    OutageEvidence,
+    SagEvidence,
+    feeder_model,
+    locate,
+)
+
+__all__ = [
+    "FAULT_TYPES",
+    "Candidate",
+    "LocationError",
+    "LocationResult",
+    "LocatorSettings",
+    "OutageEvidence",
+    "SagEvidence",
+    "feeder_model",
+    "locate",
+]

@@ -1,0 +1,369 @@
+"""Sequence-domain model of the radial feeder below a meter, for impedance-based fault location.
+
+The feeder below a meter is a tree of line sections oriented away from the meter. Every passive
+element of the model (cable sections built from R1 X1 R0 X0 C1 C0, balanced constant-impedance
+loads) is symmetric between phases, so in symmetrical components the three sequence networks are
+decoupled and every quantity of a section is three complex scalars (zero, positive, negative). The
+unbalance of a fault then appears only at the fault point.
+
+Each section is a pi model (series impedance ``z * l``, half of the shunt admittance ``y * l`` at each
+end) for any length ``l``, including the two parts of a faulted section; this matches the lumped
+line model of circuit simulators such as OpenDSS. For the cable lengths of urban MV feeders
+(|gamma * l| < 1e-2) the difference from the exact long-line relations is below 1e-5 relative.
+
+References
+----------
+C. L. Fortescue, "Method of symmetrical co-ordinates applied to the solution of polyphase
+networks", AIEE Transactions 37 (1918) 1027-1140.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+__all__ = [
+    "A_INVERSE",
+    "A_MATRIX",
+    "FeederModel",
+    "FeederState",
+    "LocationError",
+    "PhasorsLike",
+    "to_phase",
+    "to_sequence",
+]
+
+_A = np.exp(2j * np.pi / 3)
+#: Phase from sequence components: ``v_abc = A_MATRIX @ v_012`` (order zero, positive, negative).
+A_MATRIX = np.array([[1, 1, 1], [1, _A**2, _A], [1, _A, _A**2]], dtype=complex)
+#: Sequence from phase components: ``v_012 = A_INVERSE @ v_abc``.
+A_INVERSE = np.linalg.inv(A_MATRIX)
+
+PROTECTIVE_KINDS = frozenset({"breaker", "recloser"})
+
+
+class LocationError(ValueError):
+    """Bad input to the fault locator; the message names what is wrong."""
+
+
+class PhasorsLike(Protocol):
+    """Phase-to-ground voltage and line current phasors of one meter (``MeterPhasors``-like).
+
+    Attributes
+    ----------
+    v : numpy.ndarray
+        Complex (3,) RMS phase-to-ground voltages of phases A, B, C, in V.
+    i : numpy.ndarray
+        Complex (3,) RMS currents flowing from the meter bus into the measured line, in A.
+    """
+
+    v: np.ndarray
+    i: np.ndarray
+
+
+def to_sequence(x_abc: np.ndarray) -> np.ndarray:
+    """Symmetrical components ``(0, 1, 2)`` of phase quantities along the last axis."""
+    return np.asarray(x_abc, dtype=complex) @ A_INVERSE.T
+
+
+def to_phase(x_012: np.ndarray) -> np.ndarray:
+    """Phase quantities ``(A, B, C)`` of symmetrical components along the last axis."""
+    return np.asarray(x_012, dtype=complex) @ A_MATRIX.T
+
+
+def _phasor_array(values: object, what: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=complex)
+    if arr.shape != (3,):
+        raise LocationError(f"{what} must be 3 complex phasors (A, B, C), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise LocationError(f"{what} contains non-finite values")
+    return arr
+
+
+def measured_sequences(phasors: PhasorsLike, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated sequence voltages (V) and currents (A) of a ``MeterPhasors``-like object."""
+    try:
+        v = phasors.v
+        i = phasors.i
+    except AttributeError as exc:
+        raise LocationError(f"{what} phasors need attributes 'v' and 'i'") from exc
+    return to_sequence(_phasor_array(v, f"{what} voltage")), to_sequence(_phasor_array(i, f"{what} current"))
+
+
+@dataclass(frozen=True)
+class FeederState:
+    """Load model and passive admittances of the feeder for one event.
+
+    Attributes
+    ----------
+    load_y : numpy.ndarray
+        (S, 3) sequence admittances (S) of the constant-impedance load at each section's downstream bus.
+    bus_y : numpy.ndarray
+        (S, 3) admittance (S) of everything at and below each section's downstream bus.
+    input_y : numpy.ndarray
+        (S, 3) input admittance (S) of each section with everything below it, seen from its upstream bus.
+    transfer : numpy.ndarray
+        (S, 3) voltage ratio downstream/upstream bus of each section when no fault is below it.
+    load_scale : complex
+        ``kp + j kq``: factors applied to the forecast active and reactive power of every load.
+    """
+
+    load_y: np.ndarray
+    bus_y: np.ndarray
+    input_y: np.ndarray
+    transfer: np.ndarray
+    load_scale: complex
+
+
+class FeederModel:
+    """The oriented tree of line sections fed through a meter's measured line.
+
+    Parameters
+    ----------
+    net : sma3_grid.model.Network
+        Network description with orientation (see the shared grid API).
+    meter_id : str
+        Meter whose measured line is the root of the tree; the meter must sit at the line's
+        upstream end (current measured positive into the line, away from the source).
+    load_zero_sequence : bool
+        True if the loads are star-connected with grounded neutral (they draw zero-sequence
+        current); False for delta or ungrounded connection (MV/LV transformers Dyn).
+
+    Raises
+    ------
+    LocationError
+        If the meter is unknown, its line is not energized, or it does not look downstream.
+    """
+
+    def __init__(self, net: object, meter_id: str, load_zero_sequence: bool) -> None:
+        meters = net.meters  # type: ignore[attr-defined]
+        if meter_id not in meters:
+            raise LocationError(f"meter {meter_id!r} is not in network {net.info.name!r}")  # type: ignore[attr-defined]
+        meter = meters[meter_id]
+        if meter.line_id not in set(net.energized_lines()):  # type: ignore[attr-defined]
+            raise LocationError(f"meter {meter_id!r}: measured line {meter.line_id!r} is not energized")
+        if net.upstream_bus(meter.line_id) != meter.bus_id:  # type: ignore[attr-defined]
+            raise LocationError(
+                f"meter {meter_id!r} at bus {meter.bus_id!r} is not at the upstream end of line "
+                f"{meter.line_id!r}; a locator meter must look away from the source"
+            )
+        self.net = net
+        self.meter_id = meter_id
+        self.root_bus: str = meter.bus_id
+        self.load_zero_sequence = load_zero_sequence
+        info = net.info  # type: ignore[attr-defined]
+        self.omega = 2.0 * math.pi * float(info.frequency_hz)
+        self.v_phase_nominal = float(info.nominal_kv) * 1e3 / math.sqrt(3.0)
+
+        order: list[str] = []
+        parent: list[int] = []
+        stack: list[tuple[str, int]] = [(meter.line_id, -1)]
+        while stack:
+            line_id, par = stack.pop()
+            order.append(line_id)
+            parent.append(par)
+            me = len(order) - 1
+            for child in reversed(net.children(net.downstream_bus(line_id))):  # type: ignore[attr-defined]
+                stack.append((child, me))
+        n = len(order)
+        self.line_ids: list[str] = order
+        self.index: dict[str, int] = {line_id: k for k, line_id in enumerate(order)}
+        self.parent = np.array(parent, dtype=int)
+        self.children: list[list[int]] = [[] for _ in range(n)]
+        for k, par in enumerate(parent):
+            if par >= 0:
+                self.children[par].append(k)
+        self.up_bus = [net.upstream_bus(lid) for lid in order]  # type: ignore[attr-defined]
+        self.down_bus = [net.downstream_bus(lid) for lid in order]  # type: ignore[attr-defined]
+        self.section_of_bus: dict[str, int] = {bus: k for k, bus in enumerate(self.down_bus)}
+
+        lines = net.lines  # type: ignore[attr-defined]
+        self.length = np.array([float(lines[lid].length_km) for lid in order])
+        self.z = np.empty((n, 3), dtype=complex)
+        self.y = np.empty((n, 3), dtype=complex)
+        for k, lid in enumerate(order):
+            ln = lines[lid]
+            z1 = complex(ln.r1, ln.x1)
+            self.z[k] = (complex(ln.r0, ln.x0), z1, z1)
+            y1 = 1j * self.omega * float(ln.c1) * 1e-9
+            self.y[k] = (1j * self.omega * float(ln.c0) * 1e-9, y1, y1)
+
+        self.dist_up = np.zeros(n)
+        self.depth = np.zeros(n, dtype=int)
+        for k in range(n):
+            par = parent[k]
+            if par >= 0:
+                self.dist_up[k] = self.dist_up[par] + self.length[par]
+                self.depth[k] = self.depth[par] + 1
+
+        loads = net.loads  # type: ignore[attr-defined]
+        self.forecast_va = np.array(
+            [complex(loads[b].p_kw, loads[b].q_kvar) * 1e3 if b in loads else 0j for b in self.down_bus]
+        )
+        # ancestors (root first, the section itself last) of every section
+        self.ancestors: list[list[int]] = []
+        for k in range(n):
+            chain = [k]
+            while parent[chain[-1]] >= 0:
+                chain.append(parent[chain[-1]])
+            self.ancestors.append(chain[::-1])
+        self.zero_factor = np.array([1.0 if load_zero_sequence else 0.0, 1.0, 1.0])
+
+    @property
+    def n_sections(self) -> int:
+        """Number of line sections below the meter."""
+        return len(self.line_ids)
+
+    def load_admittance(self, load_va: np.ndarray, v_mag: np.ndarray) -> np.ndarray:
+        """Per-phase constant-impedance load admittances (S) drawing ``load_va`` at ``v_mag``.
+
+        Parameters
+        ----------
+        load_va : numpy.ndarray
+            (S,) complex three-phase load power at each section's downstream bus, in VA.
+        v_mag : numpy.ndarray
+            (S,) RMS phase-to-ground (positive-sequence) voltage magnitudes there, in V.
+        """
+        return np.conj(load_va / 3.0) / v_mag**2
+
+    def ladder(self, load_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bottom-up admittances of the passive tree.
+
+        Parameters
+        ----------
+        load_y : numpy.ndarray
+            (S, 3) sequence admittances of the loads at the downstream buses, in S.
+
+        Returns
+        -------
+        bus_y, input_y, transfer : numpy.ndarray
+            (S, 3) each: admittance at and below each downstream bus (S); input admittance of each
+            section seen from its upstream bus (S); downstream/upstream voltage ratio.
+        """
+        n = self.n_sections
+        bus_y = load_y.astype(complex).copy()
+        input_y = np.empty((n, 3), dtype=complex)
+        transfer = np.empty((n, 3), dtype=complex)
+        zl = self.z * self.length[:, None]
+        half = self.y * (self.length[:, None] / 2.0)
+        for k in range(n - 1, -1, -1):
+            for c in self.children[k]:
+                bus_y[k] += input_y[c]
+            yt = bus_y[k] + half[k]
+            den = 1.0 + zl[k] * yt
+            input_y[k] = half[k] + yt / den
+            transfer[k] = 1.0 / den
+        return bus_y, input_y, transfer
+
+    def estimate_loads(
+        self,
+        v_pre_seq: np.ndarray,
+        i_pre_seq: np.ndarray,
+        actual_va: np.ndarray | None = None,
+        iterations: int = 8,
+    ) -> FeederState:
+        """Constant-impedance load model of the event from the pre-fault measurement.
+
+        The forecast loads are scaled (active and reactive separately) so that the model's
+        positive-sequence input power equals the measured pre-fault power at the meter, losses
+        and cable charging included. Each load is then turned into the admittance that draws its
+        power at its own pre-fault voltage, found by a forward sweep from the measured voltage.
+
+        Parameters
+        ----------
+        v_pre_seq, i_pre_seq : numpy.ndarray
+            (3,) pre-fault sequence voltage (V) and current (A) at the meter.
+        actual_va : numpy.ndarray, optional
+            (S,) known three-phase loads (VA) at the downstream buses; used as given (no scaling).
+        iterations : int
+            Fixed-point iterations (the model converges in 3-4).
+        """
+        v1 = v_pre_seq[1]
+        if abs(v1) < 0.1 * self.v_phase_nominal:
+            raise LocationError(
+                f"pre-fault positive-sequence voltage {abs(v1):.0f} V is below 10 % of nominal "
+                f"{self.v_phase_nominal:.0f} V; not a pre-fault measurement"
+            )
+        s_meas = 3.0 * v1 * np.conj(i_pre_seq[1])
+        base = self.forecast_va if actual_va is None else np.asarray(actual_va, dtype=complex)
+        p_total = float(np.sum(base.real))
+        q_total = float(np.sum(base.imag))
+        s_total = abs(complex(p_total, q_total))
+        kp = kq = 1.0
+        v_mag = np.full(self.n_sections, abs(v1))
+        for _ in range(iterations):
+            load_va = base.real * kp + 1j * base.imag * kq
+            y1 = self.load_admittance(load_va, v_mag)
+            _, input_y, transfer = self.ladder(np.repeat(y1[:, None], 3, axis=1))
+            v = np.empty(self.n_sections, dtype=complex)
+            for k in range(self.n_sections):
+                par = self.parent[k]
+                v[k] = transfer[k, 1] * (v1 if par < 0 else v[par])
+            if actual_va is None and s_total > 0.0:
+                s_in = 3.0 * abs(v1) ** 2 * np.conj(input_y[0, 1])
+                s_loads = complex(np.sum(load_va))
+                target = s_meas - (s_in - s_loads)
+                kp = max(target.real / p_total, 0.0) if p_total > 0.0 else 1.0
+                kq = target.imag / q_total if abs(q_total) > 0.05 * s_total else kp
+            v_mag = np.abs(v)
+        load_va = base.real * kp + 1j * base.imag * kq
+        load_y = self.load_admittance(load_va, v_mag)[:, None] * self.zero_factor[None, :]
+        bus_y, input_y, transfer = self.ladder(load_y)
+        return FeederState(load_y, bus_y, input_y, transfer, complex(kp, kq))
+
+    def fault_pass(
+        self, state: FeederState, v_seq: np.ndarray, i_seq: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fault-state voltages and currents at every section's upstream end.
+
+        Each section gets the values under the hypothesis that the fault is in its own subtree:
+        from its parent's downstream bus voltage, the current left after the parent's load and
+        the input currents of the sibling sections (passive, constant impedance, so they follow
+        the depressed voltage) are subtracted. This is the load-compensation step of [1]_ and
+        [2]_ generalised to sequence quantities.
+
+        Parameters
+        ----------
+        state : FeederState
+            Load model of the event.
+        v_seq, i_seq : numpy.ndarray
+            (3,) fault-state sequence voltage (V) and current (A) measured at the meter.
+
+        Returns
+        -------
+        v_up, i_up, v_down : numpy.ndarray
+            (S, 3) sequence voltage (V) and current into the section (A) at each upstream end, and
+            the voltage at each downstream end (V).
+
+        References
+        ----------
+        .. [1] R. Das, M. S. Sachdev, T. S. Sidhu, "A fault locator for radial subtransmission and
+           distribution lines", IEEE PES Summer Meeting 2000, vol. 1, pp. 443-448.
+        .. [2] R. H. Salim, M. Resener, A. D. Filomena, K. R. C. de Oliveira, A. S. Bretas,
+           "Extended fault-location formulation for power distribution systems", IEEE Trans. Power
+           Delivery 24(2) (2009) 508-516.
+        """
+        n = self.n_sections
+        v_up = np.empty((n, 3), dtype=complex)
+        i_up = np.empty((n, 3), dtype=complex)
+        v_down = np.empty((n, 3), dtype=complex)
+        v_up[0] = v_seq
+        i_up[0] = i_seq
+        zl = self.z * self.length[:, None]
+        half = self.y * (self.length[:, None] / 2.0)
+        for k in range(n):
+            vu = v_up[k]
+            series = i_up[k] - half[k] * vu
+            vd = vu - zl[k] * series
+            v_down[k] = vd
+            kids = self.children[k]
+            if kids:
+                remaining = series - half[k] * vd - state.load_y[k] * vd
+                total = state.bus_y[k] - state.load_y[k]
+                for c in kids:
+                    v_up[c] = vd
+                    i_up[c] = remaining - (total - state.input_y[c]) * vd
+        return v_up, i_up, v_down
