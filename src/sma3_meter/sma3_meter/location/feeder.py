@@ -263,14 +263,17 @@ class FeederModel:
         v_pre_seq: np.ndarray,
         i_pre_seq: np.ndarray,
         actual_va: np.ndarray | None = None,
+        at_nominal_voltage: bool = True,
         iterations: int = 8,
     ) -> FeederState:
         """Constant-impedance load model of the event from the pre-fault measurement.
 
         The forecast loads are scaled (active and reactive separately) so that the model's
         positive-sequence input power equals the measured pre-fault power at the meter, losses
-        and cable charging included. Each load is then turned into the admittance that draws its
-        power at its own pre-fault voltage, found by a forward sweep from the measured voltage.
+        and cable charging included. Each load is then turned into a constant admittance: the one
+        drawing its power at nominal voltage (set-point semantics of a constant-impedance load,
+        ``at_nominal_voltage``), or at its own pre-fault voltage found by a forward sweep from the
+        measured voltage (constant-power semantics before the fault).
 
         Parameters
         ----------
@@ -278,6 +281,9 @@ class FeederModel:
             (3,) pre-fault sequence voltage (V) and current (A) at the meter.
         actual_va : numpy.ndarray, optional
             (S,) known three-phase loads (VA) at the downstream buses; used as given (no scaling).
+        at_nominal_voltage : bool
+            Load powers are set-points at nominal voltage (True) or consumptions at the pre-fault
+            voltage (False).
         iterations : int
             Fixed-point iterations (the model converges in 3-4).
         """
@@ -293,7 +299,7 @@ class FeederModel:
         q_total = float(np.sum(base.imag))
         s_total = abs(complex(p_total, q_total))
         kp = kq = 1.0
-        v_mag = np.full(self.n_sections, abs(v1))
+        v_mag = np.full(self.n_sections, self.v_phase_nominal if at_nominal_voltage else abs(v1))
         for _ in range(iterations):
             load_va = base.real * kp + 1j * base.imag * kq
             y1 = self.load_admittance(load_va, v_mag)
@@ -308,7 +314,8 @@ class FeederModel:
                 target = s_meas - (s_in - s_loads)
                 kp = max(target.real / p_total, 0.0) if p_total > 0.0 else 1.0
                 kq = target.imag / q_total if abs(q_total) > 0.05 * s_total else kp
-            v_mag = np.abs(v)
+            if not at_nominal_voltage:
+                v_mag = np.abs(v)
         load_va = base.real * kp + 1j * base.imag * kq
         load_y = self.load_admittance(load_va, v_mag)[:, None] * self.zero_factor[None, :]
         bus_y, input_y, transfer = self.ladder(load_y)

@@ -193,6 +193,9 @@ class LocatorSettings:
     ----------
     load_zero_sequence : bool
         Loads draw zero-sequence current (star, grounded); False for delta/Dyn transformers.
+    loads_at_nominal_voltage : bool
+        Load powers (forecast or actual) are set-points at nominal voltage of constant-impedance
+        loads (True, as OpenDSS ``model=2``); False: powers drawn at the pre-fault voltage.
     boundary_tolerance_km : float
         A solution up to this far outside a section (in km) still counts, clamped to its end.
     search_margin : float
@@ -215,6 +218,7 @@ class LocatorSettings:
     """
 
     load_zero_sequence: bool = True
+    loads_at_nominal_voltage: bool = True
     boundary_tolerance_km: float = 0.03
     search_margin: float = 0.5
     max_residual_ohm: float = 5.0
@@ -487,7 +491,7 @@ def locate(
     if actual_loads is not None:
         actual = np.array([complex(actual_loads.get(b, 0j)) * 1e3 for b in model.down_bus])
     sags, outages = _check_evidence(net, model, evidence)
-    state = model.estimate_loads(v_pre, i_pre, actual)
+    state = model.estimate_loads(v_pre, i_pre, actual, cfg.loads_at_nominal_voltage)
     v_up, i_up, v_down = model.fault_pass(state, v_flt, i_flt)
     walk = _Walk(model, state, v_up, i_up, v_down)
     sections, xs, misfit, theta = _search(walk, ft, cfg)
