@@ -1,0 +1,258 @@
+"""Streaming phasor estimator: one-cycle DFT phasors every cycle and on demand, tracked frequency.
+
+Also one-shot helpers on whole arrays (e.g. a COMTRADE record): :func:`phasors_at` and
+:func:`estimate_frequency`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sma3_meter.dsp.buffer import SampleBuffer
+from sma3_meter.dsp.frequency import FrequencyTracker
+from sma3_meter.dsp.phasor import dft_phasors, samples_per_cycle, synchro_rotation
+from sma3_meter.dsp.sequence import per_phase_power, sequence_components
+
+__all__ = [
+    "CHANNELS",
+    "PhasorEstimator",
+    "PhasorSample",
+    "estimate_frequency",
+    "phasors_at",
+]
+
+CHANNELS: tuple[str, ...] = ("VA", "VB", "VC", "IA", "IB", "IC")
+
+
+@dataclass(frozen=True)
+class PhasorSample:
+    """Phasors of the six channels at one sample index.
+
+    Attributes
+    ----------
+    sample_index : int
+        Absolute index of the last sample of the window; the phasors refer to its time.
+    frequency_hz : float
+        Tracked frequency in Hz used for the estimate.
+    rocof_hz_s : float
+        Rate of change of frequency in Hz/s.
+    phasors : numpy.ndarray of complex, shape (6,)
+        Synchrophasors (RMS) of VA VB VC (V, phase-to-ground) and IA IB IC (A).
+    """
+
+    sample_index: int
+    frequency_hz: float
+    rocof_hz_s: float
+    phasors: np.ndarray
+    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def v(self) -> np.ndarray:
+        """Phase-to-ground voltage phasors A, B, C (RMS V)."""
+        return self.phasors[:3]
+
+    @property
+    def i(self) -> np.ndarray:
+        """Current phasors A, B, C (RMS A)."""
+        return self.phasors[3:6]
+
+    @property
+    def v_seq(self) -> np.ndarray:
+        """Voltage sequence components [V0, V1, V2] (RMS V)."""
+        if "v_seq" not in self._cache:
+            self._cache["v_seq"] = sequence_components(self.v)
+        return self._cache["v_seq"]
+
+    @property
+    def i_seq(self) -> np.ndarray:
+        """Current sequence components [I0, I1, I2] (RMS A)."""
+        if "i_seq" not in self._cache:
+            self._cache["i_seq"] = sequence_components(self.i)
+        return self._cache["i_seq"]
+
+    @property
+    def p_w(self) -> np.ndarray:
+        """Active power per phase (W)."""
+        return per_phase_power(self.v, self.i)[0]
+
+    @property
+    def q_var(self) -> np.ndarray:
+        """Reactive power per phase (var)."""
+        return per_phase_power(self.v, self.i)[1]
+
+
+def phasors_at(
+    samples: np.ndarray,
+    end_index: int,
+    sample_rate_hz: float,
+    nominal_hz: float,
+    frequency_hz: float | None = None,
+    first_index: int = 0,
+) -> np.ndarray:
+    """Synchrophasors of every channel of ``samples`` for the one-cycle window ending at ``end_index``.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray, shape (C, M)
+        Channel samples (V or A); ``samples[:, j]`` has absolute index ``first_index + j``.
+    end_index : int
+        Absolute index of the window's last sample (the phasors refer to its time).
+    sample_rate_hz, nominal_hz : float
+        Sampling rate and nominal frequency in Hz.
+    frequency_hz : float, optional
+        Signal frequency (Hz); nominal when omitted (see :func:`estimate_frequency`).
+    first_index : int
+        Absolute index of ``samples[:, 0]``.
+
+    Returns
+    -------
+    numpy.ndarray of complex, shape (C,)
+        RMS synchrophasors (radians), see :mod:`sma3_meter.dsp.phasor`.
+    """
+    f = nominal_hz if frequency_hz is None else frequency_hz
+    n = samples_per_cycle(sample_rate_hz, f)
+    stop = end_index - first_index + 1
+    if stop - n < 0 or stop > samples.shape[-1]:
+        raise IndexError(
+            f"a {n}-sample window ending at sample {end_index} is outside the samples "
+            f"{first_index}..{first_index + samples.shape[-1] - 1}"
+        )
+    window = samples[..., stop - n : stop]
+    return dft_phasors(window, sample_rate_hz, f) * synchro_rotation(end_index, sample_rate_hz, nominal_hz)
+
+
+def estimate_frequency(
+    v_abc: np.ndarray,
+    end_index: int,
+    sample_rate_hz: float,
+    nominal_hz: float,
+    cycles: int = 5,
+    first_index: int = 0,
+) -> float:
+    """Frequency (Hz) of three-phase voltages over the ``cycles`` cycles ending at ``end_index``.
+
+    Two passes of positive-sequence rotation (:mod:`sma3_meter.dsp.frequency`): the second uses
+    phasors computed at the first estimate. Needs ``cycles + 1`` cycles of samples.
+    """
+    n0 = samples_per_cycle(sample_rate_hz, nominal_hz)
+    tracker_f = nominal_hz
+    for _ in range(3):
+        tracker = FrequencyTracker(sample_rate_hz, nominal_hz, baseline_cycles=cycles)
+        half = (samples_per_cycle(sample_rate_hz, tracker_f) - 1) / 2.0
+        to_centre = np.exp(-2j * np.pi * (tracker_f - nominal_hz) * half / sample_rate_hz)
+        for k in range(cycles, -1, -1):
+            index = end_index - k * n0
+            abc = phasors_at(v_abc, index, sample_rate_hz, nominal_hz, tracker_f, first_index)
+            tracker.update(index - half, complex(sequence_components(abc)[1]) * to_centre)
+        tracker_f = tracker.frequency_hz
+    return tracker_f
+
+
+class PhasorEstimator:
+    """Phasors of VA VB VC IA IB IC from a stream of sample blocks.
+
+    Reports a :class:`PhasorSample` at the last sample of every nominal cycle of the absolute sample
+    counter (indices ``k`` with ``(k + 1) % N0 == 0``, ``N0 = round(fs / f0)``) and on demand at any
+    stored sample (:meth:`at`). The window is one cycle at the tracked frequency.
+
+    Parameters
+    ----------
+    sample_rate_hz : float
+        Sampling rate in Hz (at least 32 samples per nominal cycle).
+    nominal_hz : float
+        Nominal frequency (50 or 60 Hz).
+    history_cycles : int
+        Cycles of samples kept for on-demand estimates.
+    tracker : FrequencyTracker, optional
+        Frequency tracker (default: :class:`FrequencyTracker` with its defaults).
+    """
+
+    def __init__(
+        self,
+        sample_rate_hz: float,
+        nominal_hz: float,
+        history_cycles: int = 12,
+        tracker: FrequencyTracker | None = None,
+    ) -> None:
+        self.sample_rate_hz = float(sample_rate_hz)
+        self.nominal_hz = float(nominal_hz)
+        self.samples_per_cycle = samples_per_cycle(sample_rate_hz, nominal_hz)
+        self.buffer = SampleBuffer(len(CHANNELS), history_cycles * self.samples_per_cycle)
+        self.tracker = tracker or FrequencyTracker(sample_rate_hz, nominal_hz)
+        self._retune_hz = 0.02
+
+    @property
+    def frequency_hz(self) -> float:
+        """Current tracked frequency (Hz)."""
+        return self.tracker.frequency_hz
+
+    def reset(self, next_index: int) -> None:
+        """Drop the samples and the frequency history (after a gap); next block starts at ``next_index``."""
+        self.buffer.reset(next_index)
+        self.tracker.reset()
+
+    def push(self, block: np.ndarray, first_index: int) -> list[PhasorSample]:
+        """Add a block (6, M) starting at absolute index ``first_index``; return the cycle reports.
+
+        A block that does not continue the previous one restarts the estimator (gap).
+        """
+        block = np.asarray(block, dtype=np.float64)
+        if block.ndim != 2 or block.shape[0] != len(CHANNELS):
+            raise ValueError(f"block must have shape ({len(CHANNELS)}, M), got {block.shape}")
+        if len(self.buffer) and first_index != self.buffer.end_index:
+            self.reset(first_index)
+        self.buffer.append(block, first_index)
+        n0 = self.samples_per_cycle
+        reports: list[PhasorSample] = []
+        end = first_index + block.shape[1]
+        k = first_index + (-(first_index + 1)) % n0
+        while k < end:
+            sample = self._report(k)
+            if sample is not None:
+                reports.append(sample)
+            k += n0
+        return reports
+
+    def _report(self, index: int) -> PhasorSample | None:
+        f_used = self.tracker.frequency_hz
+        phasors = self._phasors(index, f_used)
+        if phasors is None:
+            return None
+        # Track with the positive sequence referred to the window centre (no phase error from a
+        # demodulation-frequency error there), see FrequencyTracker.update.
+        half = (samples_per_cycle(self.sample_rate_hz, f_used) - 1) / 2.0
+        to_centre = np.exp(-2j * np.pi * (f_used - self.nominal_hz) * half / self.sample_rate_hz)
+        v1_centre = complex(sequence_components(phasors[:3])[1]) * to_centre
+        f_new = self.tracker.update(index - half, v1_centre)
+        if abs(f_new - f_used) > self._retune_hz:
+            retuned = self._phasors(index, f_new)
+            if retuned is not None:
+                phasors = retuned
+        return PhasorSample(index, f_new, self.tracker.rocof_hz_s, phasors)
+
+    def _phasors(self, index: int, frequency_hz: float) -> np.ndarray | None:
+        n = samples_per_cycle(self.sample_rate_hz, frequency_hz)
+        if not self.buffer.has(index - n + 1, index + 1):
+            return None
+        window = self.buffer.window(index - n + 1, index + 1)
+        rotation = synchro_rotation(index, self.sample_rate_hz, self.nominal_hz)
+        return dft_phasors(window, self.sample_rate_hz, frequency_hz) * rotation
+
+    def at(self, index: int, frequency_hz: float | None = None) -> PhasorSample:
+        """Phasors for the one-cycle window ending at stored sample ``index`` (on demand).
+
+        Raises
+        ------
+        IndexError
+            The window is not (or no longer) stored.
+        """
+        f = self.tracker.frequency_hz if frequency_hz is None else frequency_hz
+        phasors = self._phasors(index, f)
+        if phasors is None:
+            raise IndexError(
+                f"no full cycle ending at sample {index} in the buffer "
+                f"({self.buffer.start_index}..{self.buffer.end_index - 1})"
+            )
+        return PhasorSample(index, f, self.tracker.rocof_hz_s, phasors)
