@@ -25,9 +25,9 @@ from typing import Protocol
 
 import numpy as np
 
+from sma3_meter.dsp.sequence import from_sequence, sequence_components
+
 __all__ = [
-    "A_INVERSE",
-    "A_MATRIX",
     "FeederModel",
     "FeederState",
     "LocationError",
@@ -35,12 +35,6 @@ __all__ = [
     "to_phase",
     "to_sequence",
 ]
-
-_A = np.exp(2j * np.pi / 3)
-#: Phase from sequence components: ``v_abc = A_MATRIX @ v_012`` (order zero, positive, negative).
-A_MATRIX = np.array([[1, 1, 1], [1, _A**2, _A], [1, _A, _A**2]], dtype=complex)
-#: Sequence from phase components: ``v_012 = A_INVERSE @ v_abc``.
-A_INVERSE = np.linalg.inv(A_MATRIX)
 
 PROTECTIVE_KINDS = frozenset({"breaker", "recloser"})
 
@@ -65,13 +59,13 @@ class PhasorsLike(Protocol):
 
 
 def to_sequence(x_abc: np.ndarray) -> np.ndarray:
-    """Symmetrical components ``(0, 1, 2)`` of phase quantities along the last axis."""
-    return np.asarray(x_abc, dtype=complex) @ A_INVERSE.T
+    """Symmetrical components ``(0, 1, 2)`` of phase quantities on the last axis."""
+    return np.moveaxis(sequence_components(np.moveaxis(np.asarray(x_abc), -1, 0)), 0, -1)
 
 
 def to_phase(x_012: np.ndarray) -> np.ndarray:
-    """Phase quantities ``(A, B, C)`` of symmetrical components along the last axis."""
-    return np.asarray(x_012, dtype=complex) @ A_MATRIX.T
+    """Phase quantities ``(A, B, C)`` of symmetrical components on the last axis."""
+    return np.moveaxis(from_sequence(np.moveaxis(np.asarray(x_012), -1, 0)), 0, -1)
 
 
 def _phasor_array(values: object, what: str) -> np.ndarray:
