@@ -16,7 +16,10 @@ setup(
     zip_safe=True,
     maintainer="sma3 maintainers",
     maintainer_email="maintainers@sma3.dev",
-    description="Software-in-the-loop fault simulator: OpenDSS fault solutions turned into the waveforms a 3-SMA samples, COMTRADE records and live streams.",
+    description=(
+        "Software-in-the-loop fault simulator: OpenDSS fault solutions turned into the waveforms "
+        "a 3-SMA samples, COMTRADE records and live streams."
+    ),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
