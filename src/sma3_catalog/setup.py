@@ -16,7 +16,10 @@ setup(
     zip_safe=True,
     maintainer="sma3 maintainers",
     maintainer_email="maintainers@sma3.dev",
-    description="Device Catalog: REST (FastAPI) and MQTT service keeping the live list of meters and handing out their configuration.",
+    description=(
+        "Device Catalog: REST (FastAPI) and MQTT service keeping the live list of meters "
+        "and handing out their configuration."
+    ),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

@@ -87,8 +87,8 @@ class PostgresCluster:
         result = subprocess.run([*self._run_as, *args], capture_output=True, text=True, check=False)
         if check and result.returncode != 0:
             raise ServiceStartError(
-                f"{Path(args[0]).name} failed with status {result.returncode}:\n{result.stdout}\n{result.stderr}"
-                + self.log_text()
+                f"{Path(args[0]).name} failed with status {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}\n{self.log_text()}"
             )
         return result
 

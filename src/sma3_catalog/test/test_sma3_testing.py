@@ -7,6 +7,7 @@ import threading
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+
 from sma3_testing import MosquittoBroker, MqttUser, PostgresCluster, wait_for_port
 from sma3_testing.ports import port_open
 

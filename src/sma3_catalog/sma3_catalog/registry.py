@@ -1,0 +1,540 @@
+"""The device registry: registration, refresh by heartbeats, expiry and the event log.
+
+Plain module (no HTTP, no MQTT). Every change is written together with an :class:`Event` row in
+one transaction; after the commit the registry calls its listeners (SSE notifier, MQTT
+announcer). Several catalog instances may share one PostgreSQL database: expiry uses
+``DELETE ... RETURNING`` so exactly one instance reports each expiry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sma3_catalog.models import (
+    Device,
+    DevicePatch,
+    DeviceRegistration,
+    DeviceStatus,
+    Event,
+    EventType,
+)
+from sma3_catalog.storage import device_algorithms, devices, events, is_sqlite
+
+log = logging.getLogger(__name__)
+
+EventListener = Callable[[Event], None]
+
+
+class DeviceNotFoundError(KeyError):
+    """No device with this id is registered."""
+
+    def __init__(self, device_id: str) -> None:
+        super().__init__(device_id)
+        self.device_id = device_id
+
+    def __str__(self) -> str:
+        return f"device {self.device_id!r} is not registered"
+
+
+class InvalidPatchError(ValueError):
+    """A merge patch produced an invalid record; the message names the field."""
+
+
+def to_datetime(epoch_s: float) -> datetime:
+    """Convert seconds since the Unix epoch to an aware UTC datetime."""
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One heartbeat received from a device (``received`` in epoch seconds)."""
+
+    device_id: str
+    status: DeviceStatus
+    received: float
+
+
+@dataclass(frozen=True)
+class HeartbeatResult:
+    """What a batch of heartbeats did."""
+
+    refreshed: int
+    unknown: int
+    changed: int
+
+
+class Registry:
+    """Device records in a database, with expiry and an event log.
+
+    Parameters
+    ----------
+    engine
+        SQLAlchemy engine whose schema was created by :func:`sma3_catalog.storage.make_engine`.
+    default_ttl_s
+        TTL (s) of a registration that gives none.
+    offline_grace_s
+        After a device reports ``offline`` (or its Last Will does), its record expires within
+        this many seconds (s) unless it comes back.
+    event_retention
+        Number of most recent events kept for ``Last-Event-ID`` replay.
+    clock
+        Returns the current time in epoch seconds (``time.time``).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        default_ttl_s: float = 60.0,
+        offline_grace_s: float = 5.0,
+        event_retention: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if default_ttl_s <= 0:
+            raise ValueError(f"default_ttl_s must be positive, got {default_ttl_s}")
+        if offline_grace_s < 0:
+            raise ValueError(f"offline_grace_s must be >= 0, got {offline_grace_s}")
+        self.engine = engine
+        self.default_ttl_s = default_ttl_s
+        self.offline_grace_s = offline_grace_s
+        self.event_retention = event_retention
+        self.clock = clock
+        self._listeners: list[EventListener] = []
+        # SQLite has one writer at a time; serialize our writers instead of retrying on SQLITE_BUSY.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if is_sqlite(engine) else contextlib.nullcontext()
+        )
+
+    # ----------------------------------------------------------------- events
+    def add_listener(self, listener: EventListener) -> None:
+        """Call ``listener(event)`` after each committed change (from the writer's thread)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: EventListener) -> None:
+        """Stop calling ``listener`` (no effect when it is not registered)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _publish(self, emitted: Sequence[Event]) -> None:
+        for ev in emitted:
+            for listener in list(self._listeners):
+                try:
+                    listener(ev)
+                except Exception:
+                    # A broken listener must not undo a committed change; it is logged, not hidden.
+                    log.exception("event listener %r failed on event %s", listener, ev.id)
+
+    def _record_event(
+        self,
+        conn: Connection,
+        type_: EventType,
+        device_id: str,
+        now: float,
+        device: Device | None,
+        config_version: int | None = None,
+        reason: str | None = None,
+    ) -> Event:
+        body = {
+            "device": device.model_dump(mode="json") if device else None,
+            "config_version": config_version,
+            "reason": reason,
+        }
+        result = conn.execute(
+            insert(events).values(type=type_, device_id=device_id, time=now, body=json.dumps(body))
+        )
+        event_id = int(result.inserted_primary_key[0])
+        return Event(
+            id=event_id,
+            type=type_,
+            device_id=device_id,
+            time=to_datetime(now),
+            device=device,
+            config_version=config_version,
+            reason=reason,
+        )
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[tuple[Connection, list[Event]]]:
+        emitted: list[Event] = []
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn, emitted
+        self._publish(emitted)
+
+    def record_config_event(self, device_id: str, version: int, conn: Connection | None = None) -> Event:
+        """Log a ``configured`` event (a new configuration version for ``device_id``)."""
+        now = self.clock()
+        if conn is not None:
+            ev = self._record_event(conn, "configured", device_id, now, None, config_version=version)
+            return ev
+        with self._write() as (c, emitted):
+            ev = self._record_event(c, "configured", device_id, now, None, config_version=version)
+            emitted.append(ev)
+        return ev
+
+    def publish_later(self, ev: Event) -> None:
+        """Hand an event recorded in someone else's transaction to the listeners (after commit)."""
+        self._publish([ev])
+
+    def events_after(self, last_id: int, limit: int = 500) -> list[Event]:
+        """Events with id > ``last_id`` still retained, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(events).where(events.c.id > last_id).order_by(events.c.id).limit(limit)
+            ).all()
+        out = []
+        for row in rows:
+            body = json.loads(row.body)
+            out.append(
+                Event(
+                    id=row.id,
+                    type=row.type,
+                    device_id=row.device_id,
+                    time=to_datetime(row.time),
+                    device=Device.model_validate(body["device"]) if body.get("device") else None,
+                    config_version=body.get("config_version"),
+                    reason=body.get("reason"),
+                )
+            )
+        return out
+
+    def last_event_id(self) -> int:
+        """Id of the newest event (0 when there is none)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(events.c.id))).scalar()
+        return int(value or 0)
+
+    def prune_events(self) -> int:
+        """Delete events older than the newest ``event_retention``; returns how many went."""
+        newest = self.last_event_id()
+        cutoff = newest - self.event_retention
+        if cutoff <= 0:
+            return 0
+        with self._write_lock, self.engine.begin() as conn:
+            return int(conn.execute(delete(events).where(events.c.id <= cutoff)).rowcount or 0)
+
+    # ---------------------------------------------------------------- records
+    @staticmethod
+    def _row_to_device(row: Any) -> Device:
+        body = json.loads(row.body)
+        return Device(
+            id=row.id,
+            role=row.role,
+            grid=body["grid"],
+            endpoints=body["endpoints"],
+            algorithms=body["algorithms"],
+            firmware_version=body.get("firmware_version"),
+            config_version=row.config_version,
+            created=to_datetime(row.created),
+            modified=to_datetime(row.modified),
+            ttl=row.ttl,
+            expires=to_datetime(row.expires),
+            alive=row.alive,
+            health=row.health,
+            last_heartbeat=to_datetime(row.last_heartbeat) if row.last_heartbeat is not None else None,
+        )
+
+    @staticmethod
+    def _columns(reg: DeviceRegistration) -> dict[str, Any]:
+        body = {
+            "grid": reg.grid.model_dump(mode="json"),
+            "endpoints": reg.endpoints.model_dump(mode="json"),
+            "algorithms": list(dict.fromkeys(reg.algorithms)),
+            "firmware_version": reg.firmware_version,
+        }
+        return {
+            "role": reg.role,
+            "feeder": reg.grid.feeder,
+            "config_version": reg.config_version,
+            "body": json.dumps(body),
+        }
+
+    @staticmethod
+    def _set_algorithms(conn: Connection, device_id: str, algorithms: Sequence[str]) -> None:
+        conn.execute(delete(device_algorithms).where(device_algorithms.c.device_id == device_id))
+        unique = list(dict.fromkeys(algorithms))
+        if unique:
+            conn.execute(
+                insert(device_algorithms), [{"device_id": device_id, "algorithm": a} for a in unique]
+            )
+
+    def _fetch(self, conn: Connection, device_id: str) -> Device | None:
+        row = conn.execute(select(devices).where(devices.c.id == device_id)).first()
+        return self._row_to_device(row) if row is not None else None
+
+    def put(self, device_id: str, reg: DeviceRegistration) -> tuple[Device, bool]:
+        """Register ``device_id`` or replace its record; returns (record, created).
+
+        The registration refreshes the record: ``expires`` = now + ttl and ``alive`` = True.
+        """
+        now = self.clock()
+        ttl = reg.ttl if reg.ttl is not None else self.default_ttl_s
+        values = {**self._columns(reg), "modified": now, "ttl": ttl, "expires": now + ttl, "alive": True}
+        for _attempt in range(3):
+            try:
+                with self._write() as (conn, emitted):
+                    result = conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
+                    created = result.rowcount == 0
+                    if created:
+                        conn.execute(insert(devices).values(id=device_id, created=now, **values))
+                    self._set_algorithms(conn, device_id, reg.algorithms)
+                    device = self._fetch(conn, device_id)
+                    assert device is not None
+                    emitted.append(
+                        self._record_event(conn, "created" if created else "updated", device_id, now, device)
+                    )
+                return device, created
+            except IntegrityError:
+                # Another catalog instance inserted the same id concurrently: retry as an update.
+                log.info("concurrent registration of %s, retrying as update", device_id)
+        raise RuntimeError(f"could not register {device_id!r} after 3 attempts (concurrent writers)")
+
+    def get(self, device_id: str) -> Device:
+        """Return the record of ``device_id``.
+
+        Raises
+        ------
+        DeviceNotFoundError
+            When it is not registered.
+        """
+        with self.engine.connect() as conn:
+            device = self._fetch(conn, device_id)
+        if device is None:
+            raise DeviceNotFoundError(device_id)
+        return device
+
+    def patch(self, device_id: str, patch: DevicePatch) -> Device:
+        """Apply a JSON merge patch (RFC 7396) to the record and refresh it.
+
+        Raises
+        ------
+        DeviceNotFoundError
+            When the device is not registered.
+        InvalidPatchError
+            When the patched record would be invalid.
+        """
+        changes = patch.model_dump(exclude_unset=True)
+        now = self.clock()
+        with self._write() as (conn, emitted):
+            current = self._fetch(conn, device_id)
+            if current is None:
+                raise DeviceNotFoundError(device_id)
+            merged: dict[str, Any] = {
+                "role": current.role,
+                "grid": current.grid.model_dump(mode="json"),
+                "endpoints": current.endpoints.model_dump(mode="json"),
+                "algorithms": current.algorithms,
+                "firmware_version": current.firmware_version,
+                "config_version": current.config_version,
+                "ttl": current.ttl,
+            }
+            for key, value in changes.items():
+                if key in ("grid", "endpoints") and value is not None:
+                    for sub_key, sub_value in value.items():
+                        if sub_value is None:
+                            merged[key].pop(sub_key, None)
+                        else:
+                            merged[key][sub_key] = sub_value
+                elif value is None and key in ("role", "algorithms"):
+                    raise InvalidPatchError(f"'{key}' cannot be removed (null) from a device record")
+                elif value is None and key in ("grid", "endpoints"):
+                    merged[key] = {}
+                elif value is None and key == "ttl":
+                    merged[key] = self.default_ttl_s
+                else:
+                    merged[key] = value
+            try:
+                reg = DeviceRegistration.model_validate(merged)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+                )
+                raise InvalidPatchError(f"patched record is invalid: {problems}") from None
+            ttl = reg.ttl if reg.ttl is not None else self.default_ttl_s
+            conn.execute(
+                update(devices)
+                .where(devices.c.id == device_id)
+                .values(**self._columns(reg), modified=now, ttl=ttl, expires=now + ttl, alive=True)
+            )
+            self._set_algorithms(conn, device_id, reg.algorithms)
+            device = self._fetch(conn, device_id)
+            assert device is not None
+            emitted.append(self._record_event(conn, "updated", device_id, now, device))
+        return device
+
+    def delete(self, device_id: str) -> Device:
+        """Remove ``device_id`` (event ``deleted``); returns the removed record.
+
+        Raises
+        ------
+        DeviceNotFoundError
+            When the device is not registered.
+        """
+        now = self.clock()
+        with self._write() as (conn, emitted):
+            current = self._fetch(conn, device_id)
+            if current is None:
+                raise DeviceNotFoundError(device_id)
+            conn.execute(delete(devices).where(devices.c.id == device_id))
+            conn.execute(delete(device_algorithms).where(device_algorithms.c.device_id == device_id))
+            emitted.append(self._record_event(conn, "deleted", device_id, now, current))
+        return current
+
+    def list(
+        self,
+        feeder: str | None = None,
+        role: str | None = None,
+        algorithm: str | None = None,
+        alive: bool | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Device], bool]:
+        """Records matching all given filters, ordered by id; returns (page, more_after_page)."""
+        if offset < 0 or limit < 1:
+            raise ValueError(f"offset must be >= 0 and limit >= 1 (got {offset}, {limit})")
+        conditions = []
+        if feeder is not None:
+            conditions.append(devices.c.feeder == feeder)
+        if role is not None:
+            conditions.append(devices.c.role == role)
+        if alive is not None:
+            conditions.append(devices.c.alive == alive)
+        if algorithm is not None:
+            conditions.append(
+                exists().where(
+                    and_(
+                        device_algorithms.c.device_id == devices.c.id,
+                        device_algorithms.c.algorithm == algorithm,
+                    )
+                )
+            )
+        query = select(devices).where(*conditions).order_by(devices.c.id).offset(offset).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        page = [self._row_to_device(r) for r in rows[:limit]]
+        return page, len(rows) > limit
+
+    def count(self) -> int:
+        """Number of registered devices."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(devices)).scalar() or 0)
+
+    # ------------------------------------------------------------- heartbeats
+    def heartbeat_many(self, beats: Sequence[Heartbeat]) -> HeartbeatResult:
+        """Apply a batch of heartbeats in one transaction.
+
+        Each known device gets ``expires`` = received + ttl. A heartbeat that changes what the record
+        says (algorithms, config version, health, alive) also updates it and emits ``updated``.
+        ``offline`` (e.g. the Last Will) marks the device not alive and lets it expire within
+        ``offline_grace_s``. Heartbeats of unknown devices are counted and otherwise ignored (the
+        device must register with ``PUT`` first).
+        """
+        if not beats:
+            return HeartbeatResult(0, 0, 0)
+        latest: dict[str, Heartbeat] = {}
+        for beat in beats:
+            previous = latest.get(beat.device_id)
+            if previous is None or beat.received >= previous.received or beat.status.state == "offline":
+                latest[beat.device_id] = beat
+        refreshed = changed = 0
+        with self._write() as (conn, emitted):
+            rows = {
+                r.id: r for r in conn.execute(select(devices).where(devices.c.id.in_(list(latest)))).all()
+            }
+            plain: list[dict[str, Any]] = []
+            for device_id, beat in latest.items():
+                row = rows.get(device_id)
+                if row is None:
+                    continue
+                refreshed += 1
+                status = beat.status
+                if status.state == "offline":
+                    expires = min(row.expires, beat.received + self.offline_grace_s)
+                    alive = False
+                else:
+                    expires = beat.received + row.ttl
+                    alive = True
+                body = json.loads(row.body)
+                new_algorithms = status.algorithms if status.algorithms is not None else body["algorithms"]
+                new_version = (
+                    status.config_version if status.config_version is not None else row.config_version
+                )
+                new_health = status.health if status.health is not None else row.health
+                if (
+                    alive == row.alive
+                    and list(new_algorithms) == body["algorithms"]
+                    and new_version == row.config_version
+                    and new_health == row.health
+                ):
+                    plain.append({"b_id": device_id, "b_expires": expires, "b_hb": beat.received})
+                    continue
+                changed += 1
+                body["algorithms"] = list(dict.fromkeys(new_algorithms))
+                conn.execute(
+                    update(devices)
+                    .where(devices.c.id == device_id)
+                    .values(
+                        alive=alive,
+                        health=new_health,
+                        config_version=new_version,
+                        body=json.dumps(body),
+                        modified=beat.received,
+                        expires=expires,
+                        last_heartbeat=beat.received,
+                    )
+                )
+                self._set_algorithms(conn, device_id, body["algorithms"])
+                device = self._fetch(conn, device_id)
+                assert device is not None
+                reason = status.reason or ("offline" if not alive else "heartbeat")
+                emitted.append(
+                    self._record_event(conn, "updated", device_id, beat.received, device, reason=reason)
+                )
+            if plain:
+                conn.execute(
+                    update(devices)
+                    .where(devices.c.id == bindparam("b_id"))
+                    .values(expires=bindparam("b_expires"), last_heartbeat=bindparam("b_hb")),
+                    plain,
+                )
+        return HeartbeatResult(refreshed=refreshed, unknown=len(latest) - refreshed, changed=changed)
+
+    # ----------------------------------------------------------------- expiry
+    def next_expiry(self) -> float | None:
+        """Earliest ``expires`` (epoch s) of any record, None when there is none."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.min(devices.c.expires))).scalar()
+        return float(value) if value is not None else None
+
+    def expire_due(self, now: float | None = None) -> list[tuple[Device, float]]:
+        """Remove every record whose ``expires`` has passed; emit ``expired`` for each.
+
+        Returns
+        -------
+        list of (device, lag_s)
+            The removed records and how late (s) each was removed after its expiry instant.
+        """
+        now = self.clock() if now is None else now
+        removed: list[tuple[Device, float]] = []
+        with self._write() as (conn, emitted):
+            rows = conn.execute(delete(devices).where(devices.c.expires <= now).returning(*devices.c)).all()
+            if not rows:
+                return removed
+            ids = [r.id for r in rows]
+            conn.execute(delete(device_algorithms).where(device_algorithms.c.device_id.in_(ids)))
+            for row in rows:
+                device = self._row_to_device(row)
+                removed.append((device, now - row.expires))
+                reason = "offline" if not row.alive else "ttl"
+                emitted.append(self._record_event(conn, "expired", row.id, now, device, reason=reason))
+        return removed
