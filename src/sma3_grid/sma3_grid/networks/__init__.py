@@ -15,6 +15,22 @@ from pathlib import Path
 NETWORKS_DIR = Path(__file__).resolve().parent
 SHIPPED = ("mini", "turin22")
 
+#: Fault case of the paper's Table II -> line id in ``turin22`` (the same for every seed).
+PAPER_SECTIONS: dict[str, str] = {
+    "A": "L02_007",
+    "B": "L02_010",
+    "C": "L02_017",
+    "D": "L02_032",
+    "E": "L02_036",
+    "F": "L02_043",
+    "G": "L02_034",
+}
+#: Feeder-head meter of the paper's feeder (second from the left) in ``turin22``.
+PAPER_FEEDER_HEAD_METER = "M02"
+#: Feeder id (first line out of the primary) of the paper's feeder in ``turin22``.
+PAPER_FEEDER = "L02_001"
+
+
 def shipped_networks() -> tuple[str, ...]:
     """Names of the networks shipped with the package."""
     return SHIPPED
