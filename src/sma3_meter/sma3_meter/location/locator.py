@@ -330,6 +330,55 @@ def _search(
     return sections[inside], centre[inside], mis[inside, 0], theta[inside, 0, :]
 
 
+def _settle_boundaries(
+    walk: _Walk,
+    fault_type: str,
+    cfg: LocatorSettings,
+    sections: np.ndarray,
+    xs: np.ndarray,
+    misfit: np.ndarray,
+    theta: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Clamp solutions just outside their section and drop duplicates of the same junction.
+
+    A solution slightly beyond a section end is moved onto the end and its misfit re-evaluated
+    there. A fault near a junction bus can then appear both as the inside solution of one section
+    and as a clamped solution of an adjacent one: the clamped ones are dropped in favour of an
+    inside solution near the same bus (or, if all are clamped, of the one that moved least).
+    """
+    if sections.size == 0:
+        return sections, xs, misfit, theta
+    model = walk.model
+    outside = (xs < 0.0) | (xs > 1.0)
+    if outside.any():
+        xc = np.clip(xs, 0.0, 1.0)
+        m2, th2 = _misfit(walk, fault_type, sections[outside], xc[outside][:, None])
+        misfit = misfit.copy()
+        theta = theta.copy()
+        misfit[outside] = m2[:, 0]
+        theta[outside] = th2[:, 0, :]
+    groups: dict[str, list[int]] = {}
+    tol = cfg.boundary_tolerance_km
+    for j, (k, x) in enumerate(zip(sections, xs, strict=True)):
+        length = float(model.length[k])
+        if x * length <= tol:
+            groups.setdefault(model.up_bus[k], []).append(j)
+        elif (1.0 - x) * length <= tol:
+            groups.setdefault(model.down_bus[k], []).append(j)
+    drop: set[int] = set()
+    for members in groups.values():
+        inside = [j for j in members if not outside[j]]
+        clamped = [j for j in members if outside[j]]
+        if inside:
+            drop.update(clamped)
+        elif len(clamped) > 1:
+            overshoot = [abs(xs[j] - min(max(xs[j], 0.0), 1.0)) * model.length[sections[j]] for j in clamped]
+            best = clamped[int(np.argmin(overshoot))]
+            drop.update(j for j in clamped if j != best)
+    keep = np.array([j not in drop for j in range(sections.size)])
+    return sections[keep], np.clip(xs[keep], 0.0, 1.0), misfit[keep], theta[keep]
+
+
 def _predict_bus_voltages(walk: _Walk, section: int, x: float, buses: Sequence[str]) -> dict[str, np.ndarray]:
     """Fault-state phase voltages (V) at ``buses`` for a fault at fraction ``x`` of ``section``."""
     m = walk.model
@@ -495,6 +544,7 @@ def locate(
     v_up, i_up, v_down = model.fault_pass(state, v_flt, i_flt)
     walk = _Walk(model, state, v_up, i_up, v_down)
     sections, xs, misfit, theta = _search(walk, ft, cfg)
+    sections, xs, misfit, theta = _settle_boundaries(walk, ft, cfg, sections, xs, misfit, theta)
 
     names = fault_equations(ft).parameters
     i_loop = np.max(np.abs(to_phase(i_flt)))
