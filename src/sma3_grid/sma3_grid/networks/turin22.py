@@ -315,8 +315,8 @@ def _feeder_switches(rng: random.Random, feeder: _Feeder, out: list[Switch]) -> 
     tag = feeder.tag
     out.append(Switch(f"CB{tag}", feeder.line(1), SOURCE, "breaker", False, True))
     n_main = len(feeder.main)
-    for j in (1, 2, 3):  # remote load-break switches splitting the main line in four zones
-        number = feeder.main[max(1, round(n_main * j / 4))]
+    for j in (1, 2, 3, 4):  # remote load-break switches splitting the main line in five zones
+        number = feeder.main[max(1, round(n_main * j / 5))]
         up = feeder.nodes[number].parent
         out.append(
             Switch(
@@ -326,8 +326,8 @@ def _feeder_switches(rng: random.Random, feeder: _Feeder, out: list[Switch]) -> 
     for lateral in feeder.laterals:
         head = lateral[0]
         root = feeder.nodes[head].parent
-        if len(lateral) >= 4:
-            remote = rng.random() < 0.5
+        if len(lateral) >= 3:
+            remote = rng.random() < 0.6
             sw_id = f"LS{tag}_{head:03d}"
             out.append(Switch(sw_id, feeder.line(head), feeder.bus(root), "load_break_switch", False, remote))
         else:
