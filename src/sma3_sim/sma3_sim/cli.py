@@ -63,7 +63,7 @@ def _build_parser() -> argparse.ArgumentParser:
         p.add_argument("--duration", type=float, default=1.0, help="record length, s")
         p.add_argument("--fault-time", type=float, default=0.5, help="fault inception in the record, s")
         p.add_argument("--vt-scale", type=float, default=3000.0, help="primary volts per DAQ volt")
-        p.add_argument("--ct-scale", type=float, default=3500.0, help="primary amperes per DAQ volt")
+        p.add_argument("--ct-scale", type=float, default=4000.0, help="primary amperes per DAQ volt")
         p.add_argument("--noise", type=float, default=0.002, help="noise at the DAQ input, V RMS")
         p.add_argument("--trip-after", type=float, default=None, help="feeder breaker trips after, s")
         p.add_argument("--load-model", choices=("z", "pq"), default="z", help="load model (default z)")

@@ -176,11 +176,18 @@ class DssCircuit:
             loads.kvar = float(value.imag)
 
     def apply_fault(
-        self, line_id: str, position: float, fault_type: str, rf_ohm: float, rg_ohm: float
+        self,
+        line_id: str,
+        position: float,
+        fault_type: str,
+        rf_ohm: float,
+        rg_ohm: float,
+        enabled: bool = True,
     ) -> str:
         """Place a fault on a line (splitting it when inside) and return the OpenDSS fault bus name.
 
-        Positions within 1 m of an end put the fault on that end's bus.
+        Positions within 1 m of an end put the fault on that end's bus. With ``enabled=False`` only
+        the split is made (the fault element stays disabled), see :meth:`enable_fault`.
         """
         if self._fault_bus is not None:
             self.clear_fault()
@@ -211,11 +218,17 @@ class DssCircuit:
         verb = "edit" if self._fault_created else "new"
         self._command(
             f"{verb} fault.{_FAULT} phases=3 bus1={fault_bus}.1.2.3 bus2={fault_bus}.0.0.0 "
-            f"gmatrix=[{lower}] enabled=yes"
+            f"gmatrix=[{lower}] enabled={'yes' if enabled else 'no'}"
         )
         self._fault_created = True
         self._fault_bus = fault_bus
         return fault_bus
+
+    def enable_fault(self) -> None:
+        """Enable the fault element placed by :meth:`apply_fault`."""
+        if self._fault_bus is None:
+            raise SolverError("no fault is applied")
+        self._command(f"edit fault.{_FAULT} enabled=yes")
 
     def clear_fault(self) -> None:
         """Remove the fault and re-join a split line."""
@@ -257,7 +270,7 @@ class DssCircuit:
         return self._bus_voltages_dss(name)
 
     def fault_bus_voltages(self) -> np.ndarray:
-        """Phase-to-ground voltages (V, complex) at the fault point of the applied fault."""
+        """Phase-to-ground RMS voltages (V, complex) at the fault point of the applied fault."""
         if self._fault_bus is None:
             raise SolverError("no fault is applied")
         return self._bus_voltages_dss(self._fault_bus)

@@ -4,7 +4,8 @@
 and solves any number of :class:`sma3_sim.scenario.FaultScenario` on it; :func:`solve` does the same
 with a small cache of simulators. Per scenario it solves three steady states of the same loads:
 
-1. ``pre``: the load flow before the fault;
+1. ``pre``: the load flow before the fault (plus, with the faulted line split at the fault point,
+   the pre-fault voltage there);
 2. ``fault``: the network with the fault (the faulted line split at the fault point);
 3. ``post_trip``: the fault still present, the faulted feeder's breaker open (the first line of the
    feeder opened at the source bus), used by :mod:`sma3_sim.waveforms` when a trip is simulated.
@@ -74,18 +75,22 @@ class FaultSolution:
         Complex (3,), RMS current of each phase from the network into the fault, A.
     fault_voltage : numpy.ndarray
         Complex (3,), phase-to-ground RMS voltage at the fault point during the fault, V.
+    fault_point_pre_voltage : numpy.ndarray
+        Complex (3,), phase-to-ground RMS voltage at the fault point just before the fault, V (from a
+        load flow with the faulted line already split, which changes nothing but adds the point).
     actual_loads : dict[str, complex]
         Load set-points used (kW + j kvar at nominal voltage) by bus id.
     distance_km : dict[str, float | None]
         Length of network path from each meter's bus to the fault point, km (None when the meter
         bus is not energized).
     carries_fault_current : dict[str, bool]
-        Whether the meter's measured line lies on the path from the source to the fault.
+        Whether the meter measures a line stretch between the source and the fault (the faulted
+        line itself only from its upstream end).
     dc_time_constant_s : dict[str, float]
         Time constant of the decaying DC offset of the meter's currents at fault inception, s: the
         X/R of the fault loop (:func:`sma3_sim.sequence.fault_loop_impedance`) for meters carrying
         fault current, else the X/R of the pre-fault impedance seen into the measured line (0 when
-        not inductive).
+        not inductive), at most the fault-loop value.
     feeder_line : str
         First line of the faulted feeder (its breaker opens in ``post_trip``).
     frequency_hz : float
@@ -100,6 +105,7 @@ class FaultSolution:
     post_trip: dict[str, MeterPhasors]
     fault_current: np.ndarray
     fault_voltage: np.ndarray
+    fault_point_pre_voltage: np.ndarray
     actual_loads: dict[str, complex]
     distance_km: dict[str, float | None]
     carries_fault_current: dict[str, bool]
@@ -116,6 +122,11 @@ class FaultSolution:
             "frequency_hz": self.frequency_hz,
             "fault_current_a": [[float(x.real), float(x.imag)] for x in self.fault_current],
             "fault_current_rms_a": [float(abs(x)) for x in self.fault_current],
+            "fault_point_pre_voltage_v": [
+                [float(x.real), float(x.imag)] for x in self.fault_point_pre_voltage
+            ],
+            "fault_voltage_v": [[float(x.real), float(x.imag)] for x in self.fault_voltage],
+            "loop_impedance_ohm": [float(self.loop_impedance_ohm.real), float(self.loop_impedance_ohm.imag)],
             "distance_km": dict(self.distance_km),
             "carries_fault_current": dict(self.carries_fault_current),
             "dc_time_constant_s": dict(self.dc_time_constant_s),
@@ -197,10 +208,18 @@ class Simulator:
         circuit.solve()
         pre = self._read_meters()
         circuit.apply_fault(
-            scenario.line_id, scenario.position, scenario.fault_type, scenario.rf_ohm, scenario.rg_ohm
+            scenario.line_id,
+            scenario.position,
+            scenario.fault_type,
+            scenario.rf_ohm,
+            scenario.rg_ohm,
+            enabled=False,
         )
         feeder_line = net.feeder_of(scenario.line_id)
         try:
+            circuit.solve()
+            fault_point_pre = circuit.fault_bus_voltages()
+            circuit.enable_fault()
             circuit.solve()
             fault = self._read_meters()
             fault_current = circuit.fault_currents()
@@ -219,13 +238,14 @@ class Simulator:
         loop = fault_loop_impedance(z1, z0, scenario.fault_type, scenario.rf_ohm, scenario.rg_ohm)
         tau_loop = time_constant_s(loop, frequency)
         on_path = set(net.path_lines(net.info.source_bus, net.upstream_bus(scenario.line_id)))
-        on_path.add(scenario.line_id)
         distance: dict[str, float | None] = {}
         carries: dict[str, bool] = {}
         tau: dict[str, float] = {}
         for meter_id, meter in net.meters.items():
             distance[meter_id] = self._distance(meter.bus_id, scenario)
-            carries[meter_id] = meter.line_id in on_path
+            carries[meter_id] = meter.line_id in on_path or (
+                meter.line_id == scenario.line_id and meter.bus_id == net.upstream_bus(scenario.line_id)
+            )
             if carries[meter_id]:
                 tau[meter_id] = tau_loop
             else:
@@ -233,7 +253,7 @@ class Simulator:
                 power = complex(np.sum(p.v * np.conj(p.i)))
                 current_sq = float(np.sum(np.abs(p.i) ** 2))
                 if current_sq > 0.0 and math.isfinite(power.real):
-                    tau[meter_id] = time_constant_s(power / current_sq, frequency)
+                    tau[meter_id] = min(time_constant_s(power / current_sq, frequency), tau_loop)
                 else:
                     tau[meter_id] = 0.0
         return FaultSolution(
@@ -243,6 +263,7 @@ class Simulator:
             post_trip=post_trip,
             fault_current=fault_current,
             fault_voltage=fault_voltage,
+            fault_point_pre_voltage=fault_point_pre,
             actual_loads=loads,
             distance_km=distance,
             carries_fault_current=carries,

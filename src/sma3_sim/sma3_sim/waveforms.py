@@ -77,8 +77,10 @@ class SamplingConfig:
     vt_scale : float
         Primary volts per DAQ volt (3000: 1 pu of 22 kV, 17.96 kV peak, is 6.0 V; 1.67 pu fits).
     ct_scale : float
-        Primary amperes per DAQ volt (3500: +-35 kA peak range, 17.1 A per code; a bolted
-        three-phase fault at a 500 MVA, X/R 12 source peaks at 33 kA with full DC offset).
+        Primary amperes per DAQ volt (4000: +-40 kA peak range, 19.5 A per code; the largest bolted
+        fault of ``turin22``, three-phase at the busbar, is 15.7 kA RMS and 39.6 kA peak with full
+        DC offset). Use a smaller scale for finer load currents when clipping of close faults is
+        acceptable (clipping is reported).
     adc_bits : int
         ADC resolution, bits (12).
     adc_range_v : float
@@ -97,7 +99,7 @@ class SamplingConfig:
     fault_time_s: float = 0.5
     inception_angle_rad: float | None = None
     vt_scale: float = 3000.0
-    ct_scale: float = 3500.0
+    ct_scale: float = 4000.0
     adc_bits: int = 12
     adc_range_v: float = 10.0
     noise_v_rms: float = 0.002
