@@ -13,7 +13,7 @@ Public API (units: V, A, Hz, rad; RMS phasors):
 from sma3_meter.dsp.buffer import SampleBuffer, SampleGapError
 from sma3_meter.dsp.estimator import CHANNELS, PhasorEstimator, PhasorSample, estimate_frequency, phasors_at
 from sma3_meter.dsp.frequency import FrequencyTracker, rotation_frequency
-from sma3_meter.dsp.phasor import dft_phasors, samples_per_cycle, synchro_rotation, waveform
+from sma3_meter.dsp.phasor import advance, dft_phasors, samples_per_cycle, synchro_rotation, waveform
 from sma3_meter.dsp.sequence import A_OPERATOR, from_sequence, per_phase_power, sequence_components
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "PhasorSample",
     "SampleBuffer",
     "SampleGapError",
+    "advance",
     "dft_phasors",
     "estimate_frequency",
     "from_sequence",

@@ -40,12 +40,18 @@ class PhasorSample:
         Rate of change of frequency in Hz/s.
     phasors : numpy.ndarray of complex, shape (6,)
         Synchrophasors (RMS) of VA VB VC (V, phase-to-ground) and IA IB IC (A).
+    locked : bool
+        The frequency tracker produced an estimate at this report (False: frequency held).
+    transient : bool
+        The window straddles a detected abrupt change (set by the detection chain).
     """
 
     sample_index: int
     frequency_hz: float
     rocof_hz_s: float
     phasors: np.ndarray
+    locked: bool = True
+    transient: bool = False
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -230,7 +236,7 @@ class PhasorEstimator:
             retuned = self._phasors(index, f_new)
             if retuned is not None:
                 phasors = retuned
-        return PhasorSample(index, f_new, self.tracker.rocof_hz_s, phasors)
+        return PhasorSample(index, f_new, self.tracker.rocof_hz_s, phasors, self.tracker.locked)
 
     def _phasors(self, index: int, frequency_hz: float) -> np.ndarray | None:
         n = samples_per_cycle(self.sample_rate_hz, frequency_hz)
@@ -255,4 +261,4 @@ class PhasorEstimator:
                 f"no full cycle ending at sample {index} in the buffer "
                 f"({self.buffer.start_index}..{self.buffer.end_index - 1})"
             )
-        return PhasorSample(index, f, self.tracker.rocof_hz_s, phasors)
+        return PhasorSample(index, f, self.tracker.rocof_hz_s, phasors, self.tracker.locked)

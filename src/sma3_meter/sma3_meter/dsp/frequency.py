@@ -74,11 +74,16 @@ class FrequencyTracker:
         self.max_deviation_hz = max_deviation_hz
         self.frequency_hz = nominal_hz
         self.rocof_hz_s = 0.0
+        self.locked = False  # True while the last update produced an estimate
         self._history: deque[tuple[float, complex]] = deque(maxlen=baseline_cycles + 1)
         self._freq_history: deque[tuple[float, float]] = deque(maxlen=baseline_cycles + 1)
 
-    def reset(self) -> None:
-        """Forget the phasor history (after a gap in the samples); keep the last estimate."""
+    def reset(self, frequency_hz: float | None = None) -> None:
+        """Forget the phasor history (after a gap or an abrupt change); keep the last estimate or set
+        it to ``frequency_hz``."""
+        if frequency_hz is not None:
+            self.frequency_hz = frequency_hz
+        self.locked = False
         self._history.clear()
         self._freq_history.clear()
         self.rocof_hz_s = 0.0
@@ -95,6 +100,7 @@ class FrequencyTracker:
             The frequency estimate in Hz (held at the previous value when the update is rejected).
         """
         magnitude = abs(v1)
+        self.locked = False
         if magnitude < self.min_voltage_v:
             self.reset()
             return self.frequency_hz
@@ -117,6 +123,7 @@ class FrequencyTracker:
         if abs(estimate - self.nominal_hz) > self.max_deviation_hz:
             return self.frequency_hz
         self.frequency_hz = estimate
+        self.locked = True
         if len(self._history) == self._history.maxlen:
             self._freq_history.append((sample_index, estimate))
             if len(self._freq_history) >= 2:

@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "MIN_SAMPLES_PER_CYCLE",
+    "advance",
     "dft_phasors",
     "samples_per_cycle",
     "synchro_rotation",
@@ -114,6 +115,23 @@ def synchro_rotation(sample_index: int, sample_rate_hz: float, nominal_hz: float
     """
     turns = math.fmod(float(sample_index) * nominal_hz, sample_rate_hz) / sample_rate_hz
     return complex(np.exp(-2j * math.pi * turns))
+
+
+def advance(
+    phasors: np.ndarray,
+    from_index: int,
+    to_index: int,
+    sample_rate_hz: float,
+    frequency_hz: float,
+    nominal_hz: float,
+) -> np.ndarray:
+    """Synchrophasors of a steady signal at ``frequency_hz`` moved from one sample time to another.
+
+    Synchrophasors rotate at ``2 pi (f - f0)`` rad/s off nominal; comparing phasors taken at different
+    times (pre-fault and fault) needs them at the same time.
+    """
+    turn = 2.0 * math.pi * (frequency_hz - nominal_hz) * (to_index - from_index) / sample_rate_hz
+    return np.asarray(phasors) * complex(math.cos(turn), math.sin(turn))
 
 
 def waveform(

@@ -1,0 +1,216 @@
+"""Sample-accurate detection of abrupt changes from the cycle-to-cycle delta of the waveforms.
+
+The *superimposed* (delta) quantity ``d[k] = x[k] - x(k - T)`` compares each sample with the
+sample one period ``T`` earlier; in steady state it is only noise (harmonics cancel too), and at a
+fault inception it jumps to the superimposed fault quantity. This is the incremental-quantity
+principle of ultra-high-speed protection (E. O. Schweitzer III and D. Hou, "Filtering for
+protective relays", 47th Georgia Tech Protective Relaying Conference, 1993; A. G. Phadke and
+J. S. Thorp, *Computer Relaying for Power Systems*, 2nd ed., Wiley 2009, section 4.6). The period
+follows the tracked frequency, the delayed sample is interpolated with a four-point (cubic)
+Lagrange fractional delay so that off-nominal frequency leaves no residual.
+
+A change is confirmed when the largest normalized delta over the channels exceeds 1 for
+``confirm_samples`` consecutive samples; the inception is then moved back over the samples that
+already exceed ``backtrack_fraction`` of the threshold (the first faulted sample).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sma3_meter.dsp.buffer import SampleBuffer
+
+__all__ = ["DeltaDetector", "DeltaSettings", "cycle_delta"]
+
+
+def _lagrange_weights(u: float) -> np.ndarray:
+    """Cubic Lagrange weights on nodes -1, 0, 1, 2 evaluated at ``u`` in [0, 1]."""
+    return np.array(
+        [
+            -u * (u - 1.0) * (u - 2.0) / 6.0,
+            (u + 1.0) * (u - 1.0) * (u - 2.0) / 2.0,
+            -(u + 1.0) * u * (u - 2.0) / 2.0,
+            (u + 1.0) * u * (u - 1.0) / 6.0,
+        ]
+    )
+
+
+def history_needed(period_samples: float) -> int:
+    """Samples before the first delta sample that :func:`cycle_delta` reads."""
+    return math.floor(period_samples) + 2
+
+
+def cycle_delta(buffer: SampleBuffer, start: int, end: int, period_samples: float) -> np.ndarray:
+    """Delta ``x[k] - x(k - period)`` for absolute indices ``start .. end - 1``.
+
+    Parameters
+    ----------
+    buffer : SampleBuffer
+        Holds samples from ``start - history_needed(period_samples)`` to ``end - 1``.
+    start, end : int
+        Range of absolute sample indices.
+    period_samples : float
+        One period of the signal in samples (``fs / f``, may be fractional).
+
+    Returns
+    -------
+    numpy.ndarray, shape (channels, end - start)
+        Delta in the unit of the channels.
+    """
+    whole = math.floor(period_samples)
+    u = 1.0 - (period_samples - whole)  # position of k - period from node k - whole - 1
+    weights = _lagrange_weights(u)
+    lead = whole + 2
+    data = buffer.window(start - lead, end)
+    m = end - start
+    # node j (-1..2) of sample k sits at k - whole - 1 + j -> column (k - start) + lead - whole - 1 + j
+    base = lead - whole - 1
+    delayed = (
+        weights[0] * data[:, base - 1 : base - 1 + m]
+        + weights[1] * data[:, base : base + m]
+        + weights[2] * data[:, base + 1 : base + 1 + m]
+        + weights[3] * data[:, base + 2 : base + 2 + m]
+    )
+    return data[:, lead:] - delayed
+
+
+@dataclass(frozen=True)
+class DeltaSettings:
+    """Thresholds of the delta detector.
+
+    Parameters
+    ----------
+    relative : tuple of float
+        Per channel (VA VB VC IA IB IC), threshold as a fraction of the channel's reference peak.
+    minimum : tuple of float
+        Per channel absolute threshold floor (V, A).
+    noise_factor : float
+        Threshold floor as a multiple of the channel's measured steady-state delta RMS.
+    confirm_samples : int
+        Consecutive samples above threshold needed to confirm.
+    backtrack_fraction : float
+        Fraction of the threshold above which samples before the confirmation count as changed.
+    max_backtrack_s : float
+        Longest backtrack (s).
+    noise_time_constant_s : float
+        Time constant of the steady-state delta RMS average (s).
+    arming_s : float
+        Delta samples used to learn the steady-state noise before detection starts (s); learning
+        restarts after a gap.
+    """
+
+    relative: tuple[float, ...] = (0.05, 0.05, 0.05, 0.25, 0.25, 0.25)
+    minimum: tuple[float, ...] = (100.0, 100.0, 100.0, 5.0, 5.0, 5.0)
+    noise_factor: float = 6.0
+    confirm_samples: int = 2
+    backtrack_fraction: float = 0.4
+    max_backtrack_s: float = 0.002
+    noise_time_constant_s: float = 1.0
+    arming_s: float = 0.04
+
+
+class DeltaDetector:
+    """Streaming abrupt-change detector on a :class:`SampleBuffer` (see module notes)."""
+
+    def __init__(self, sample_rate_hz: float, n_channels: int, settings: DeltaSettings | None = None) -> None:
+        self.settings = settings or DeltaSettings()
+        if len(self.settings.relative) != n_channels or len(self.settings.minimum) != n_channels:
+            raise ValueError(f"delta settings need {n_channels} relative and minimum thresholds")
+        if self.settings.confirm_samples < 1:
+            raise ValueError("confirm_samples must be at least 1")
+        self.sample_rate_hz = sample_rate_hz
+        self._relative = np.asarray(self.settings.relative, dtype=np.float64)
+        self._minimum = np.asarray(self.settings.minimum, dtype=np.float64)
+        self._noise_ms = np.zeros(n_channels)
+        self._noise_ready = False
+        self.reference_peak = np.zeros(n_channels)
+        self._next: int | None = None  # first index not yet examined
+        self._arming = max(1, round(self.settings.arming_s * sample_rate_hz))
+        self._learned = 0  # delta samples seen since the last reset
+
+    @property
+    def armed(self) -> bool:
+        """True once the steady-state noise has been learned."""
+        return self._learned >= self._arming
+
+    def reset(self) -> None:
+        """Forget the scan position and re-learn the noise (after a gap)."""
+        self._next = None
+        self._learned = 0
+        self._noise_ready = False
+
+    def thresholds(self) -> np.ndarray:
+        """Current per-channel thresholds (V, A)."""
+        noise = self.settings.noise_factor * np.sqrt(self._noise_ms)
+        return np.maximum(np.maximum(self._minimum, self._relative * self.reference_peak), noise)
+
+    def skip_to(self, index: int) -> None:
+        """Do not examine samples before ``index`` (blanking after an event)."""
+        if self._next is None or self._next < index:
+            self._next = index
+
+    def scan(self, buffer: SampleBuffer, period_samples: float) -> int | None:
+        """Examine the new samples of ``buffer``; return the first changed sample of a confirmed change.
+
+        After a detection the scan resumes after the confirmation; callers blank with :meth:`skip_to`.
+        """
+        end = buffer.end_index
+        earliest = buffer.start_index + history_needed(period_samples)
+        start = earliest if self._next is None else max(self._next, earliest)
+        if start >= end:
+            return None
+        delta = cycle_delta(buffer, start, end, period_samples)
+        if not self.armed:
+            self._update_noise(delta)
+            self._learned += delta.shape[1]
+            self._next = end
+            return None
+        th = self.thresholds()
+        ratio = np.max(np.abs(delta) / th[:, None], axis=0)
+        above = ratio > 1.0
+        c = self.settings.confirm_samples
+        hit: int | None = None
+        for i in np.flatnonzero(above):
+            if i + c > above.size:
+                break
+            if above[i : i + c].all():
+                hit = int(i)
+                break
+        if hit is None:
+            # An unconfirmed run at the end of the block is examined again with the next samples.
+            tail = max(0, above.size - c + 1)
+            pending = np.flatnonzero(above[tail:])
+            resume = above.size if pending.size == 0 else tail + int(pending[0])
+            self._update_noise(delta[:, :resume])
+            self._next = start + resume
+            return None
+        self._update_noise(delta[:, :hit])
+        first = start + hit
+        self._next = first + c
+        return self._backtrack(buffer, first, period_samples, th)
+
+    def _backtrack(self, buffer: SampleBuffer, first: int, period_samples: float, th: np.ndarray) -> int:
+        max_back = max(1, round(self.settings.max_backtrack_s * self.sample_rate_hz))
+        lo = max(first - max_back, buffer.start_index + history_needed(period_samples))
+        if lo >= first:
+            return first
+        ratio = np.max(np.abs(cycle_delta(buffer, lo, first, period_samples)) / th[:, None], axis=0)
+        k = first
+        level = self.settings.backtrack_fraction
+        while k - 1 >= lo and ratio[k - 1 - lo] > level:
+            k -= 1
+        return k
+
+    def _update_noise(self, delta: np.ndarray) -> None:
+        if delta.shape[1] == 0:
+            return
+        ms = np.mean(delta**2, axis=1)
+        if not self._noise_ready:
+            self._noise_ms = ms
+            self._noise_ready = True
+            return
+        alpha = min(1.0, delta.shape[1] / (self.settings.noise_time_constant_s * self.sample_rate_hz))
+        self._noise_ms = (1.0 - alpha) * self._noise_ms + alpha * ms
