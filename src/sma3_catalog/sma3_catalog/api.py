@@ -7,6 +7,7 @@ at the root. Authentication is a bearer token (see :mod:`sma3_catalog.auth`).
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -15,6 +16,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -377,6 +380,7 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
             else await run_in_threadpool(service.registry.last_event_id)
         )
         wanted = set(type) if type else None
+        keepalive_s = service.settings.sse_keepalive_s
 
         async def stream() -> AsyncIterator[str]:
             last = start
@@ -396,7 +400,7 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
                             last_send = now
                     if batch:
                         continue
-                if now - last_send > 15.0:
+                if now - last_send > keepalive_s:
                     yield ": keep-alive\n\n"
                     last_send = now
                 await asyncio.sleep(0.05)
@@ -431,7 +435,26 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
     return app
 
 
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats (which JSON cannot carry) by their text, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """422 naming each invalid field; echoed inputs are made JSON-safe (e.g. ``Infinity``)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else [{"msg": str(exc)}]
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
     def handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=status)

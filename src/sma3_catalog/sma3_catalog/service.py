@@ -56,6 +56,8 @@ class CatalogSettings:
         See :class:`~sma3_catalog.registry.Registry`.
     expiry_poll_s
         Longest sleep of the expiry loop (s); expiry lag stays below this plus one sweep.
+    sse_keepalive_s
+        Idle interval (s) after which the event stream sends a comment line.
     """
 
     db_url: str
@@ -69,6 +71,7 @@ class CatalogSettings:
     default_ttl_s: float = 60.0
     offline_grace_s: float = 5.0
     expiry_poll_s: float = 0.2
+    sse_keepalive_s: float = 15.0
 
     def resolved_brokers(self) -> tuple[list[BrokerInfo], dict[str, str]]:
         """Brokers and default names, derived from ``mqtt`` when not configured explicitly."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from sma3_catalog.api import create_app
 from sma3_catalog.auth import Principal, TokenTable
 from sma3_catalog.mqtt_link import MqttSettings
@@ -102,6 +103,7 @@ def catalog_factory(network_dir: Path, uvicorn_factory: Any) -> Iterator[Catalog
     """Start catalogs: ``start(db_url, mqtt=None, **settings)`` -> :class:`RunningCatalog`."""
 
     def start(db_url: str, mqtt: MqttSettings | None = None, **overrides: Any) -> RunningCatalog:
+        overrides.setdefault("sse_keepalive_s", 0.3)
         settings = CatalogSettings(
             db_url=db_url, mqtt=mqtt, networks={"tiny": str(network_dir)}, tokens=make_tokens(), **overrides
         )

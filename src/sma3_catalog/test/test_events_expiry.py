@@ -1,0 +1,101 @@
+"""Server-Sent Events with Last-Event-ID replay, and expiry within TTL + 1 s (both databases)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import httpx
+
+from .conftest import CatalogFactory, RunningCatalog, registration
+from .sse import SseReader
+
+
+def test_sse_live_events_and_replay(catalog: RunningCatalog) -> None:
+    live = SseReader(catalog.api + "/events")
+    try:
+        assert live.status_code == 200
+        with catalog.client() as c:
+            c.put("/devices/M2", json=registration())
+            c.put("/devices/M2", json=registration(firmware_version="2.0"))
+            c.put("/devices/M2/config", json={"network": "tiny"})
+            c.delete("/devices/M2")
+        last = live.wait_for(lambda m: m.event == "deleted")
+        kinds = [(m.event, m.data["device_id"]) for m in live.messages]
+        assert kinds == [("created", "M2"), ("updated", "M2"), ("configured", "M2"), ("deleted", "M2")]
+        ids = [int(m.id) for m in live.messages]
+        assert ids == sorted(ids) and len(set(ids)) == 4
+        assert live.messages[1].data["device"]["firmware_version"] == "2.0"
+        assert live.messages[2].data["config_version"] == 1
+        assert last.data["device"]["id"] == "M2"
+    finally:
+        live.close()
+    # a client reconnecting with Last-Event-ID gets what it missed, in order
+    replay = SseReader(catalog.api + "/events", headers={"Last-Event-ID": str(ids[0])})
+    try:
+        replay.wait_for(lambda m: m.event == "deleted")
+        assert [int(m.id) for m in replay.messages] == ids[1:]
+    finally:
+        replay.close()
+    filtered = SseReader(catalog.api + "/events?type=created&type=deleted", headers={"Last-Event-ID": "0"})
+    try:
+        filtered.wait_for(lambda m: m.event == "deleted")
+        assert [m.event for m in filtered.messages] == ["created", "deleted"]
+    finally:
+        filtered.close()
+    r = httpx.get(catalog.api + "/events", headers={"Last-Event-ID": "abc"})
+    assert r.status_code == 422
+
+
+def test_expiry_within_ttl_plus_one_second(catalog: RunningCatalog) -> None:
+    events = SseReader(catalog.api + "/events")
+    try:
+        with catalog.client() as c:
+            t0 = time.time()
+            body = c.put("/devices/M2", json=registration(ttl=1.0)).json()
+            c.put("/devices/M3", json=registration(ttl=30.0))
+            expires = datetime.fromisoformat(body["expires"]).timestamp()
+            msg = events.wait_for(lambda m: m.event == "expired", timeout_s=5)
+            noticed = time.time()
+            assert msg.data["device_id"] == "M2" and msg.data["reason"] == "ttl"
+            removed_at = datetime.fromisoformat(msg.data["time"]).timestamp()
+            assert 0 <= removed_at - expires <= 1.0
+            assert noticed - t0 <= 1.0 + 1.0 + 0.5  # TTL + 1 s (+ delivery)
+            assert c.get("/devices/M2").status_code == 404
+            assert c.get("/devices/M3").status_code == 200
+            time.sleep(0.5)
+            assert [m.event for m in events.messages].count("expired") == 1
+        metrics = httpx.get(catalog.url + "/metrics").text
+        assert "sma3_catalog_expiry_lag_seconds_count 1.0" in metrics
+    finally:
+        events.close()
+
+
+def test_refresh_postpones_expiry(catalog: RunningCatalog) -> None:
+    with catalog.client() as c:
+        c.put("/devices/M2", json=registration(ttl=1.0))
+        for _ in range(4):
+            time.sleep(0.5)
+            assert c.patch("/devices/M2", json={"ttl": 1.0}).status_code == 200
+        assert c.get("/devices/M2").status_code == 200
+        time.sleep(2.2)
+        assert c.get("/devices/M2").status_code == 404
+
+
+def test_two_instances_share_postgres_expiry_once(catalog_factory: CatalogFactory, postgres_url: str) -> None:
+    """Several catalogs on one PostgreSQL database: each expiry is reported exactly once."""
+    a = catalog_factory(postgres_url)
+    b = catalog_factory(postgres_url)
+    stream_a = SseReader(a.api + "/events")
+    try:
+        with a.client() as ca, b.client() as cb:
+            for i in range(6):
+                (ca if i % 2 else cb).put(f"/devices/D{i}", json=registration(ttl=0.5))
+            assert len(cb.get("/devices").json()) == 6
+            for i in range(6):
+                stream_a.wait_for(lambda m, i=i: m.event == "expired" and m.data["device_id"] == f"D{i}")
+            time.sleep(0.5)
+        expired = [m.data["device_id"] for m in stream_a.messages if m.event == "expired"]
+        assert sorted(expired) == [f"D{i}" for i in range(6)]
+    finally:
+        stream_a.close()
