@@ -9,7 +9,8 @@ feeders, so that restoration can be shown.
 
 Layout (drawing coordinates, km-like): the feeders hang side by side below the primary, numbered 1 to
 11 from the left; main lines run straight down; laterals leave a main-line substation diagonally
-(left or right) and may branch again horizontally. Every node is a secondary substation (branching
+(left or right, 30 degrees off the vertical) and may branch again horizontally; tie lines are as long
+as the drawing distance they span (0.2–2 km). Every node is a secondary substation (branching
 happens at substation switchboards), so the closed radial tree has exactly one line per substation:
 415 MV lines, plus the tie lines (open, 21 of them).
 
@@ -44,7 +45,7 @@ N_MV_LOADS = 42
 N_LV_LOADS = 220
 PAPER_FEEDER_INDEX = 1  # second from the left
 MAX_DISTANCE_KM = 7.0
-COLUMN_SPACING = 2.8
+COLUMN_SPACING = 2.0
 SOURCE = "PS"
 
 #: Paper's Table II: case -> (section length km, distance of its start from the feeder head km).
@@ -111,7 +112,7 @@ class _Feeder:
         elif horizontal:
             x, y = x0 + side * length, y0
         else:
-            x, y = x0 + side * length * math.sqrt(0.5), y0 - length * math.sqrt(0.5)
+            x, y = x0 + side * 0.5 * length, y0 - length * math.sqrt(0.75)  # 30 degrees off vertical
         node = _Node(number, d0 + length, round(x, 4), round(y, 4), side, parent, length, lateral)
         self.nodes[number] = node
         if parent:
@@ -370,7 +371,7 @@ def _tie_lines(
 
     def add_tie(tie_id: str, best: tuple) -> None:
         d, fa, na, fb, nb = best
-        length = min(max(d * 1.15, 0.15), 2.5)
+        length = min(max(d * 1.1, 0.2), 2.0)
         a, b = fa.bus(na), fb.bus(nb)
         line_id = f"T{tie_id}"
         if rng.random() < 0.5:
