@@ -82,7 +82,7 @@ class SamplingConfig:
         DC offset). Use a smaller scale for finer load currents when clipping of close faults is
         acceptable (clipping is reported).
     adc_bits : int
-        ADC resolution, bits (12).
+        ADC resolution, bits (12; at most 15 since codes are int16).
     adc_range_v : float
         ADC input range +-adc_range_v, V (10).
     noise_v_rms : float
@@ -116,8 +116,8 @@ class SamplingConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}: must be a finite number >= 0, got {value}")
-        if not 2 <= self.adc_bits <= 16:
-            raise ValueError(f"adc_bits: must be 2..16, got {self.adc_bits}")
+        if not 2 <= self.adc_bits <= 15:
+            raise ValueError(f"adc_bits: must be 2..15 (codes are int16), got {self.adc_bits}")
         if self.trip_after_s is not None and not (
             math.isfinite(self.trip_after_s) and self.trip_after_s >= 0
         ):
