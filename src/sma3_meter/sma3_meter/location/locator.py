@@ -196,20 +196,27 @@ class LocatorSettings:
     loads_at_nominal_voltage : bool
         Load powers (forecast or actual) are set-points at nominal voltage of constant-impedance
         loads (True, as OpenDSS ``model=2``); False: powers drawn at the pre-fault voltage.
-    boundary_tolerance_km : float
-        A solution up to this far outside a section (in km) still counts, clamped to its end.
     search_margin : float
-        The distance search extends this fraction of the section length beyond both ends, so that
-        a minimum at the search edge can be recognised as lying outside.
+        The distance search extends this fraction of the section length beyond both ends before
+        the minimiser is clamped onto the section.
+    misfit_floor_ohm : float
+        Floor of the misfit uncertainty (model and numerical error of bolted faults), ohm.
+    load_model_error : float
+        Relative error of the fault current caused by the load model (forecast vs actual loads).
+    noise_gain : float
+        Fraction of the phasor standard errors that reaches the misfit.
+    candidate_sigmas : float
+        A section is a candidate when its misfit exceeds the best one by at most this many of its
+        standard uncertainties.
     max_residual_ohm : float
-        Absolute misfit above which a solution is not a candidate, in ohm.
-    relative_residual : float
-        Candidates must have a misfit below ``best + relative_residual * |Z|`` where ``|Z|`` is the
-        apparent loop impedance magnitude at the meter (ohm).
-    residual_sigma_ohm : float
-        Floor of the misfit scale of the score, in ohm.
+        Absolute misfit above which a section is never a candidate, ohm.
+    max_candidates : int
+        Most candidates reported.
     sag_sigma_pu : float
         Standard uncertainty of a predicted sag magnitude, per unit of nominal phase voltage.
+    evidence_points, evidence_rounds : int
+        With evidence, each candidate's position is re-optimised on a grid of ``evidence_points``
+        over the section followed by ``evidence_rounds`` refinements.
     outage_penalty : float
         Likelihood factor for each contradicted outage report.
     grid_points, refine_points, refine_rounds : int
@@ -219,12 +226,16 @@ class LocatorSettings:
 
     load_zero_sequence: bool = True
     loads_at_nominal_voltage: bool = True
-    boundary_tolerance_km: float = 0.03
     search_margin: float = 0.5
+    misfit_floor_ohm: float = 3e-4
+    load_model_error: float = 2e-4
+    noise_gain: float = 0.5
+    candidate_sigmas: float = 3.0
     max_residual_ohm: float = 5.0
-    relative_residual: float = 0.05
-    residual_sigma_ohm: float = 0.02
-    sag_sigma_pu: float = 0.01
+    max_candidates: int = 30
+    sag_sigma_pu: float = 0.0005
+    evidence_points: int = 21
+    evidence_rounds: int = 3
     outage_penalty: float = 1e-3
     grid_points: int = 33
     refine_points: int = 9
@@ -291,103 +302,103 @@ def _fault_point(
 
 def _misfit(
     walk: _Walk, fault_type: str, sections: np.ndarray, x: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    v_abc, i_abc, _ = _fault_point(walk, sections, x)
-    theta, misfit = solve_resistances(fault_equations(fault_type).build(v_abc, i_abc))
-    return misfit, theta
-
-
-def _search(
-    walk: _Walk, fault_type: str, cfg: LocatorSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Best fraction, misfit and resistances of every section whose best point lies inside it."""
+    """Misfit (ohm), resistances (ohm), apparent fault impedance (ohm) and fault current (A) at ``x``."""
+    v_abc, i_abc, _ = _fault_point(walk, sections, x)
+    eq = fault_equations(fault_type)
+    theta, misfit = solve_resistances(eq.build(v_abc, i_abc))
+    faulted = list(eq.faulted)
+    i_mag = np.sqrt(np.mean(np.abs(i_abc[..., faulted]) ** 2, axis=-1))
+    v_mag = np.sqrt(np.mean(np.abs(v_abc[..., faulted]) ** 2, axis=-1))
+    return misfit, theta, v_mag / np.maximum(i_mag, 1e-12), i_mag
+
+
+@dataclass(frozen=True)
+class _Solutions:
+    """Best point of every section (arrays over the sections of the feeder)."""
+
+    x: np.ndarray  # best fraction, clamped to [0, 1]
+    misfit: np.ndarray  # ohm, at x
+    theta: np.ndarray  # (S, n_params) resistances, ohm
+    z_fault: np.ndarray  # apparent fault impedance |V_F| / |I_F|, ohm
+    i_fault: np.ndarray  # RMS fault current of the faulted phases, A
+
+
+def _search(walk: _Walk, fault_type: str, cfg: LocatorSettings) -> _Solutions:
+    """Minimise the misfit along every section.
+
+    A grid over the section extended by ``search_margin`` on both sides, then nested refinement
+    (vectorised over sections); the minimiser is finally clamped onto the section.
+    """
     m = walk.model
     n = m.n_sections
-    lo, hi = -cfg.search_margin, 1.0 + cfg.search_margin
-    grid = np.linspace(lo, hi, cfg.grid_points)
+    grid = np.linspace(-cfg.search_margin, 1.0 + cfg.search_margin, cfg.grid_points)
     step = grid[1] - grid[0]
     sections = np.arange(n)
-    xs = np.broadcast_to(grid, (n, grid.size))
-    mis, _ = _misfit(walk, fault_type, sections, xs)
-    best = np.argmin(mis, axis=1)
-    centre = grid[best]
-    tol = cfg.boundary_tolerance_km / m.length
-    keep = (best > 0) & (best < grid.size - 1) & (centre >= -tol - step) & (centre <= 1.0 + tol + step)
-    sections = sections[keep]
-    centre = centre[keep]
-    if sections.size == 0:
-        return sections, centre, np.empty(0), np.empty((0, 1))
-    half_width = np.full(sections.size, step)
+    mis = _misfit(walk, fault_type, sections, np.broadcast_to(grid, (n, grid.size)))[0]
+    centre = grid[np.argmin(mis, axis=1)]
+    half_width = np.full(n, step)
     offsets = np.linspace(-1.0, 1.0, cfg.refine_points)
     for _ in range(cfg.refine_rounds):
         xs = centre[:, None] + half_width[:, None] * offsets[None, :]
-        mis, _ = _misfit(walk, fault_type, sections, xs)
-        k = np.argmin(mis, axis=1)
-        centre = xs[np.arange(sections.size), k]
+        mis = _misfit(walk, fault_type, sections, xs)[0]
+        centre = xs[np.arange(n), np.argmin(mis, axis=1)]
         half_width = half_width * 2.0 / (cfg.refine_points - 1)
-    mis, theta = _misfit(walk, fault_type, sections, centre[:, None])
-    inside = (centre >= -tol[sections]) & (centre <= 1.0 + tol[sections])
-    return sections[inside], centre[inside], mis[inside, 0], theta[inside, 0, :]
+    x = np.clip(centre, 0.0, 1.0)
+    misfit, theta, z_fault, i_fault = _misfit(walk, fault_type, sections, x[:, None])
+    return _Solutions(x, misfit[:, 0], theta[:, 0, :], z_fault[:, 0], i_fault[:, 0])
 
 
-def _settle_boundaries(
-    walk: _Walk,
-    fault_type: str,
-    cfg: LocatorSettings,
-    sections: np.ndarray,
-    xs: np.ndarray,
-    misfit: np.ndarray,
-    theta: np.ndarray,
+def _at(
+    walk: _Walk, fault_type: str, x: np.ndarray, sol: _Solutions
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Clamp solutions just outside their section and drop duplicates of the same junction.
+    """Misfit, resistances, apparent impedance and fault current of every section at ``x``."""
+    misfit, theta, z_fault, i_fault = _misfit(walk, fault_type, np.arange(len(x)), x[:, None])
+    return misfit[:, 0], theta[:, 0, :], z_fault[:, 0], i_fault[:, 0]
 
-    A solution slightly beyond a section end is moved onto the end and its misfit re-evaluated
-    there. A fault near a junction bus can then appear both as the inside solution of one section
-    and as a clamped solution of an adjacent one: the clamped ones are dropped in favour of an
-    inside solution near the same bus (or, if all are clamped, of the one that moved least).
+
+def _misfit_sigma(sol: _Solutions, cfg: LocatorSettings, v_sigma: float, i_sigma: float) -> np.ndarray:
+    """Standard uncertainty (ohm) of each section's misfit from measurement noise and load model.
+
+    A relative error ``e`` of the fault current moves the fault-point equations by about
+    ``|Z_F| e`` and a voltage error ``dV`` by ``dV / |I_F|``; only the component in quadrature
+    with the fault-loop voltage changes the misfit, hence ``noise_gain`` (about 1/2).
     """
-    if sections.size == 0:
-        return sections, xs, misfit, theta
-    model = walk.model
-    outside = (xs < 0.0) | (xs > 1.0)
-    if outside.any():
-        xc = np.clip(xs, 0.0, 1.0)
-        m2, th2 = _misfit(walk, fault_type, sections[outside], xc[outside][:, None])
-        misfit = misfit.copy()
-        theta = theta.copy()
-        misfit[outside] = m2[:, 0]
-        theta[outside] = th2[:, 0, :]
-    groups: dict[str, list[int]] = {}
-    tol = cfg.boundary_tolerance_km
-    for j, (k, x) in enumerate(zip(sections, xs, strict=True)):
-        length = float(model.length[k])
-        if x * length <= tol:
-            groups.setdefault(model.up_bus[k], []).append(j)
-        elif (1.0 - x) * length <= tol:
-            groups.setdefault(model.down_bus[k], []).append(j)
-    drop: set[int] = set()
-    for members in groups.values():
-        inside = [j for j in members if not outside[j]]
-        clamped = [j for j in members if outside[j]]
-        if inside:
-            drop.update(clamped)
-        elif len(clamped) > 1:
-            overshoot = [abs(xs[j] - min(max(xs[j], 0.0), 1.0)) * model.length[sections[j]] for j in clamped]
-            best = clamped[int(np.argmin(overshoot))]
-            drop.update(j for j in clamped if j != best)
-    keep = np.array([j not in drop for j in range(sections.size)])
-    return sections[keep], np.clip(xs[keep], 0.0, 1.0), misfit[keep], theta[keep]
+    i_f = np.maximum(sol.i_fault, 1e-9)
+    noise = cfg.noise_gain * (sol.z_fault * i_sigma + v_sigma) / i_f
+    return cfg.misfit_floor_ohm + sol.z_fault * cfg.load_model_error + noise
 
 
-def _predict_bus_voltages(walk: _Walk, section: int, x: float, buses: Sequence[str]) -> dict[str, np.ndarray]:
-    """Fault-state phase voltages (V) at ``buses`` for a fault at fraction ``x`` of ``section``."""
+def _noise_levels(fault_sigma: PhasorsLike | None) -> tuple[float, float]:
+    """Largest standard error of the fault voltages (V) and currents (A); zeros when unknown."""
+    if fault_sigma is None:
+        return 0.0, 0.0
+    v = np.asarray(fault_sigma.v, dtype=float)
+    i = np.asarray(fault_sigma.i, dtype=float)
+    if v.shape != (3,) or i.shape != (3,):
+        raise LocationError("fault_sigma needs 3 voltage and 3 current standard errors")
+    v_max = float(np.max(v)) if np.all(np.isfinite(v)) else 0.0
+    i_max = float(np.max(i)) if np.all(np.isfinite(i)) else 0.0
+    if v_max < 0 or i_max < 0:
+        raise LocationError("fault_sigma standard errors must be >= 0")
+    return v_max, i_max
+
+
+def _predict_bus_voltages(
+    walk: _Walk, section: int, xs: np.ndarray, buses: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Fault-state phase voltages (V), shape (P, 3), at ``buses`` for a fault at fractions ``xs`` (P,).
+
+    Buses on the path to the fault take the walk's voltages; a bus on a lateral hanging off the
+    path (or below the fault) is reached through the voltage ratios of the passive sections.
+    """
     m = walk.model
     on_path = set(m.ancestors[section])
-    _, _, v_end = _fault_point(walk, np.array([section]), np.array([[x]]))
+    _, _, v_end = _fault_point(walk, np.array([section]), np.asarray(xs, dtype=float)[None, :])
     out: dict[str, np.ndarray] = {}
     for bus in buses:
         if bus == m.root_bus:
-            out[bus] = to_phase(walk.v_up[0])
+            out[bus] = np.broadcast_to(to_phase(walk.v_up[0]), (len(xs), 3))
             continue
         chain = m.ancestors[m.section_of_bus[bus]]
         split = 0
@@ -395,14 +406,15 @@ def _predict_bus_voltages(walk: _Walk, section: int, x: float, buses: Sequence[s
             split += 1
         # chain[:split] lies on the path to the candidate section
         last = chain[split - 1]
-        v = v_end[0, 0].copy() if last == section else walk.v_down[last].copy()
+        v = v_end[0] if last == section else np.broadcast_to(walk.v_down[last], (len(xs), 3))
+        ratio = np.ones(3, dtype=complex)
         for k in chain[split:]:
-            v = v * walk.state.transfer[k]
-        out[bus] = to_phase(v)
+            ratio = ratio * walk.state.transfer[k]
+        out[bus] = to_phase(v * ratio)
     return out
 
 
-def _tripping_device(model: FeederModel, section: int, x: float, switches: Iterable[object]) -> int | None:
+def _tripping_device(model: FeederModel, section: int, switches: Iterable[object]) -> int | None:
     """Section whose protective device (breaker/recloser) is the nearest upstream of the fault."""
     by_line: dict[int, list[object]] = {}
     for sw in switches:
@@ -422,34 +434,82 @@ def _evidence_misfit(
     walk: _Walk,
     net: object,
     section: int,
-    x: float,
+    xs: np.ndarray,
     sags: Sequence[SagEvidence],
     outages: Sequence[OutageEvidence],
     cfg: LocatorSettings,
-) -> tuple[float, float]:
-    """(log-likelihood, RMS misfit) of the evidence for one candidate."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-likelihood and RMS misfit of the evidence for a fault at fractions ``xs`` of a section.
+
+    Sag magnitudes: Gaussian with ``sag_sigma_pu`` per phase and meter. Outage reports: factor
+    ``outage_penalty`` for each report contradicting the tripping of the nearest protective device
+    upstream of the fault (the feeder breaker when there is none on the path).
+    """
     m = walk.model
     meters = net.meters  # type: ignore[attr-defined]
-    loglik = 0.0
-    squares: list[float] = []
+    p = len(xs)
+    loglik = np.zeros(p)
+    squares = np.zeros(p)
+    count = 0
     if sags:
         buses = [meters[s.meter_id].bus_id for s in sags]
-        predicted = _predict_bus_voltages(walk, section, x, buses)
+        predicted = _predict_bus_voltages(walk, section, xs, buses)
         for s, bus in zip(sags, buses, strict=True):
-            err = (np.abs(predicted[bus]) - s.v_mag) / m.v_phase_nominal
-            squares.extend(float(e) ** 2 for e in err)
-            loglik -= 0.5 * float(np.sum((err / cfg.sag_sigma_pu) ** 2))
+            err = (np.abs(predicted[bus]) - s.v_mag[None, :]) / m.v_phase_nominal
+            squares += np.sum(err**2, axis=1)
+            loglik -= 0.5 * np.sum((err / cfg.sag_sigma_pu) ** 2, axis=1)
+            count += 3
     if outages:
-        device = _tripping_device(m, section, x, net.switches.values())  # type: ignore[attr-defined]
+        device = _tripping_device(m, section, net.switches.values())  # type: ignore[attr-defined]
         below = None if device is None else {m.down_bus[k] for k in _subtree(m, device)}
         for o in outages:
             bus = meters[o.meter_id].bus_id
             predicted_out = bus != m.root_bus if below is None else bus in below
             if predicted_out != o.outage:
                 loglik += math.log(cfg.outage_penalty)
-                squares.append(1.0)
-    misfit = math.sqrt(sum(squares) / len(squares)) if squares else 0.0
+                squares += 1.0
+            count += 1
+    misfit = np.sqrt(squares / count) if count else np.zeros(p)
     return loglik, misfit
+
+
+def _refine_with_evidence(
+    walk: _Walk,
+    net: object,
+    fault_type: str,
+    section: int,
+    x0: float,
+    best_misfit: float,
+    sigma: float,
+    sags: Sequence[SagEvidence],
+    outages: Sequence[OutageEvidence],
+    cfg: LocatorSettings,
+) -> tuple[float, float, float]:
+    """Position on a section maximising the joint likelihood of the head misfit and the evidence.
+
+    Meters below the fault see the fault-point voltage through passive sections, so sag
+    magnitudes also inform the position along the section. Returns ``(x, loglik, evidence_misfit)``.
+    """
+
+    def total(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mis = _misfit(walk, fault_type, np.array([section]), xs[None, :])[0][0]
+        ev_ll, ev_mis = _evidence_misfit(walk, net, section, xs, sags, outages, cfg)
+        return -0.5 * ((mis - best_misfit) / sigma) ** 2 + ev_ll, ev_mis
+
+    xs = np.append(np.linspace(0.0, 1.0, cfg.evidence_points), x0)
+    ll, ev = total(xs)
+    j = int(np.argmax(ll))
+    centre, half = float(xs[j]), 1.0 / (cfg.evidence_points - 1)
+    best = (float(xs[j]), float(ll[j]), float(ev[j]))
+    for _ in range(cfg.evidence_rounds):
+        xs = np.clip(centre + half * np.linspace(-1.0, 1.0, cfg.refine_points), 0.0, 1.0)
+        ll, ev = total(xs)
+        j = int(np.argmax(ll))
+        if ll[j] > best[1]:
+            best = (float(xs[j]), float(ll[j]), float(ev[j]))
+        centre = best[0]
+        half = half * 2.0 / (cfg.refine_points - 1)
+    return best
 
 
 def _subtree(model: FeederModel, k: int) -> list[int]:
@@ -498,6 +558,7 @@ def locate(
     evidence: Iterable[SagEvidence | OutageEvidence] = (),
     actual_loads: Mapping[str, complex] | None = None,
     settings: LocatorSettings | None = None,
+    fault_sigma: PhasorsLike | None = None,
 ) -> LocationResult:
     """Locate a fault on the feeder below ``meter_id`` from its pre-fault and fault phasors.
 
@@ -517,6 +578,10 @@ def locate(
         Known actual loads (e.g. a simulation's ``actual_loads``); replaces the scaled forecast.
     settings : LocatorSettings, optional
         Tuning; defaults to :class:`LocatorSettings()`.
+    fault_sigma : PhasorsLike, optional
+        Standard errors of the fault phasors (``.v`` V, ``.i`` A, real (3,)), e.g.
+        ``RecordPhasors.fault_sigma``; they widen the candidate set and the score of resistive
+        faults, whose location is sensitive to the current's angle. None: exact phasors.
 
     Returns
     -------
@@ -543,38 +608,36 @@ def locate(
     state = model.estimate_loads(v_pre, i_pre, actual, cfg.loads_at_nominal_voltage)
     v_up, i_up, v_down = model.fault_pass(state, v_flt, i_flt)
     walk = _Walk(model, state, v_up, i_up, v_down)
-    sections, xs, misfit, theta = _search(walk, ft, cfg)
-    sections, xs, misfit, theta = _settle_boundaries(walk, ft, cfg, sections, xs, misfit, theta)
+    sol = _search(walk, ft, cfg)
+    v_sigma, i_sigma = _noise_levels(fault_sigma)
+    sigma = _misfit_sigma(sol, cfg, v_sigma, i_sigma)
+    best = float(np.min(sol.misfit))
+    excess = sol.misfit - best
+    chosen = np.flatnonzero((excess <= cfg.candidate_sigmas * sigma) & (sol.misfit <= cfg.max_residual_ohm))
+    chosen = chosen[np.argsort(excess[chosen] / sigma[chosen])][: cfg.max_candidates]
 
     names = fault_equations(ft).parameters
-    i_loop = np.max(np.abs(to_phase(i_flt)))
-    z_loop = float(np.max(np.abs(to_phase(v_flt)))) / max(float(i_loop), 1e-9)
-    if sections.size:
-        limit = min(cfg.max_residual_ohm, float(np.min(misfit)) + cfg.relative_residual * z_loop)
-        ok = misfit <= limit
-        sections, xs, misfit, theta = sections[ok], xs[ok], misfit[ok], theta[ok]
-
-    sigma = max(cfg.residual_sigma_ohm, float(np.min(misfit)) if misfit.size else 0.0)
-    raw: list[tuple[float, int, float, float, np.ndarray, float]] = []
-    for k, x, r, th in zip(sections, xs, misfit, theta, strict=True):
-        xc = float(min(max(x, 0.0), 1.0))
-        loglik = -0.5 * (float(r) / sigma) ** 2
+    raw: list[tuple[float, int, float]] = []
+    x_best = sol.x.copy()
+    for k in chosen:
         ev_misfit = 0.0
         if sags or outages:
-            ev_ll, ev_misfit = _evidence_misfit(walk, net, int(k), xc, sags, outages, cfg)
-            loglik += ev_ll
-        raw.append((loglik, int(k), xc, float(r), th, ev_misfit))
-    if raw:
-        top = max(item[0] for item in raw)
-        weights = [math.exp(item[0] - top) for item in raw]
-        total = sum(weights)
-    candidates = []
-    for (_, k, xc, r, th, ev_misfit), w in zip(raw, weights if raw else [], strict=True):
-        d = xc * float(model.length[k])
-        if names == ("loop",) or names == ("rf",):
-            rf, rg = float(th[0]), None
+            x_best[k], loglik, ev_misfit = _refine_with_evidence(
+                walk, net, ft, int(k), float(sol.x[k]), best, float(sigma[k]), sags, outages, cfg
+            )
         else:
-            rf, rg = float(th[0]), float(th[1])
+            loglik = -0.5 * float(excess[k] / sigma[k]) ** 2
+        raw.append((loglik, int(k), ev_misfit))
+    if sags or outages:
+        sol = _Solutions(x_best, *(_at(walk, ft, x_best, sol)))
+    top = max((item[0] for item in raw), default=0.0)
+    weights = [math.exp(item[0] - top) for item in raw]
+    total = sum(weights)
+    candidates = []
+    for (_, k, ev_misfit), w in zip(raw, weights, strict=True):
+        d = float(sol.x[k]) * float(model.length[k])
+        th = sol.theta[k]
+        rg = float(th[1]) if names == ("rf", "rg") else None
         candidates.append(
             Candidate(
                 line_id=model.line_ids[k],
@@ -582,9 +645,9 @@ def locate(
                 downstream_bus=model.down_bus[k],
                 distance_from_upstream_km=d,
                 distance_from_meter_km=float(model.dist_up[k]) + d,
-                fault_resistance_ohm=rf,
+                fault_resistance_ohm=float(th[0]),
                 ground_resistance_ohm=rg,
-                residual_ohm=r,
+                residual_ohm=float(sol.misfit[k]),
                 evidence_misfit=ev_misfit,
                 score=w / total,
             )

@@ -27,7 +27,7 @@ from .feeder import LocationError
 from .locator import LocationResult, LocatorSettings, OutageEvidence, SagEvidence, locate
 from .record import RecordPhasors, record_phasors, record_samples
 
-__all__ = ["Detection", "RecordLocation", "detect_fault", "locate_record"]
+__all__ = ["Detection", "RecordLocation", "detect_fault", "locate_record", "sag_evidence"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class RecordLocation:
         Detected type.
     inception_s : float
         Inception, seconds from the first sample of the record.
+    detection : Detection
+        Inception and end of the fault state in samples, and the type.
     phasors : RecordPhasors
         Phasors used.
     result : LocationResult
@@ -72,6 +74,7 @@ class RecordLocation:
     meter_id: str
     fault_type: str
     inception_s: float
+    detection: Detection
     phasors: RecordPhasors
     result: LocationResult
     computation_time_s: float
@@ -166,13 +169,52 @@ def locate_record(
     detection = detect_fault(samples, fs, f0)
     phasors = record_phasors(samples, fs, f0, detection.inception_index, detection.fault_end_index)
     result = locate(
-        net, meter_id, phasors.pre, phasors.fault, detection.fault_type, evidence, settings=settings
+        net,
+        meter_id,
+        phasors.pre,
+        phasors.fault,
+        detection.fault_type,
+        evidence,
+        settings=settings,
+        fault_sigma=phasors.fault_sigma,
     )
     return RecordLocation(
         meter_id=meter_id,
         fault_type=detection.fault_type,
         inception_s=detection.inception_index / fs,
+        detection=detection,
         phasors=phasors,
         result=result,
         computation_time_s=time.perf_counter() - t0,
     )
+
+
+def sag_evidence(
+    record: Record,
+    meter_id: str,
+    inception_index: int,
+    fault_end_index: int | None,
+    nominal_hz: float,
+) -> SagEvidence:
+    """Voltage-sag evidence of a secondary meter from its own record of the same event.
+
+    The records of the meters share the time base (synchronised sampling), so the fault window is
+    the one found in the locating meter's record; the magnitudes are those of the averaged fault
+    phasors (:func:`.record.record_phasors`).
+
+    Parameters
+    ----------
+    record : sma3_grid.comtrade.Record
+        The secondary meter's record (channels ``VA VB VC IA IB IC``).
+    meter_id : str
+        The secondary meter.
+    inception_index, fault_end_index : int, int | None
+        Fault state in samples, from the locating meter's detection.
+    nominal_hz : float
+        Nominal frequency, Hz.
+    """
+    samples = record_samples(record.channels)
+    phasors = record_phasors(
+        samples, float(record.sample_rate_hz), nominal_hz, inception_index, fault_end_index
+    )
+    return SagEvidence(meter_id, np.abs(phasors.fault.v))

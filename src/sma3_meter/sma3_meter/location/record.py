@@ -2,18 +2,22 @@
 
 The locator needs steady-state phasors: one set before the fault and one set during the fault
 once the DC offset of the fault currents has decayed. Both are averages of one-cycle DFT phasors
-(:func:`sma3_meter.dsp.phasors_at`) over several consecutive cycles, which divides the noise and
-quantization error by the square root of the number of cycles:
+(:func:`sma3_meter.dsp.phasors_at`) over consecutive, non-overlapping cycles, which divides the
+noise and quantization error by the square root of the number of cycles:
 
 - *pre-fault*: up to ``max_pre_cycles`` cycles ending half a cycle before inception;
-- *fault*: from ``inception + settle`` to one cycle before the end of the fault state (the breaker
-  trip detected by the signal chain, or the record end), where ``settle`` is half of the fault
-  span, at least two cycles and at most ``max_settle_s`` (0.25 s, about eight X/R time constants
-  of a cable feeder fed by a source with X/R = 10: the DC offset is then below 0.1 % of its
-  initial value).
+- *fault*: the cycles from a quarter cycle after inception to one cycle before the end of the
+  fault state (breaker trip found by the signal chain, or the record end), from which the first
+  cycles still disturbed by the decaying DC offset are dropped: the reference is the mean of the
+  second half of the fault state, and the window starts at the first cycle after which every
+  current phasor stays within ``settle_sigmas`` standard deviations (cycle-to-cycle scatter of the
+  second half) of it. The window adapts to the X/R time constant of the fault loop: one or two
+  cycles for a resistive fault, up to half the fault state for a bolted fault near the source.
 
 Each cycle's phasors are rotated back by the off-nominal frequency drift
-``exp(-j 2 pi (f - f0) t)`` before averaging, so the average is coherent at any frequency.
+``exp(-j 2 pi (f - f0) t)`` before averaging, so the average is coherent at any frequency. The
+standard errors of the averaged fault phasors (scatter / sqrt(cycles)) are returned: the locator
+uses them to size the uncertainty of each candidate.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class RecordPhasors:
     ----------
     pre, fault : PhasorPair
         Averaged pre-fault and fault-state phasors.
+    fault_sigma : PhasorPair
+        Standard errors (real, V and A) of the averaged fault phasors; NaN from a single cycle.
     frequency_hz : float
         Frequency estimated from the pre-fault voltages, Hz.
     pre_cycles, fault_cycles : int
@@ -58,6 +64,7 @@ class RecordPhasors:
 
     pre: PhasorPair
     fault: PhasorPair
+    fault_sigma: PhasorPair
     frequency_hz: float
     pre_cycles: int
     fault_cycles: int
@@ -90,12 +97,18 @@ def record_samples(channels: dict[str, np.ndarray]) -> np.ndarray:
     return samples
 
 
-def _average(samples: np.ndarray, ends: np.ndarray, fs: float, f0: float, f: float) -> np.ndarray:
-    acc = np.zeros(samples.shape[0], dtype=complex)
-    for end in ends:
-        ph = phasors_at(samples, int(end), fs, f0, f)
-        acc += ph * np.exp(-2j * math.pi * (f - f0) * end / fs)
-    return acc / len(ends)
+def _cycle_phasors(samples: np.ndarray, ends: np.ndarray, fs: float, f0: float, f: float) -> np.ndarray:
+    """(len(ends), C) one-cycle phasors ending at ``ends``, with the off-nominal drift removed."""
+    out = np.empty((len(ends), samples.shape[0]), dtype=complex)
+    for j, end in enumerate(ends):
+        out[j] = phasors_at(samples, int(end), fs, f0, f) * np.exp(-2j * math.pi * (f - f0) * end / fs)
+    return out
+
+
+def _standard_error(cycles: np.ndarray) -> np.ndarray:
+    if len(cycles) < 2:
+        return np.full(cycles.shape[1], np.nan)
+    return np.sqrt(np.mean(np.abs(cycles - cycles.mean(axis=0)) ** 2, axis=0) / (len(cycles) - 1))
 
 
 def record_phasors(
@@ -104,8 +117,8 @@ def record_phasors(
     nominal_hz: float,
     inception_index: int,
     fault_end_index: int | None = None,
-    max_pre_cycles: int = 10,
-    max_settle_s: float = 0.25,
+    max_pre_cycles: int = 25,
+    settle_sigmas: float = 4.0,
 ) -> RecordPhasors:
     """Averaged pre-fault and fault phasors of a record (see the module notes).
 
@@ -122,8 +135,8 @@ def record_phasors(
         of the record.
     max_pre_cycles : int
         Most pre-fault cycles averaged.
-    max_settle_s : float
-        Longest wait after inception before the fault window, s.
+    settle_sigmas : float
+        Tolerance of the DC-offset settling test, in standard deviations of the cycle scatter.
 
     Raises
     ------
@@ -153,22 +166,35 @@ def record_phasors(
             f = nominal_hz
     n = samples_per_cycle(sample_rate_hz, f)
     pre_count = max(1, min(max_pre_cycles, (last_pre + 1) // n))
-    pre_ends = last_pre - n * np.arange(pre_count)
-    pre = _average(samples, pre_ends, sample_rate_hz, nominal_hz, f)
+    pre_cycles = _cycle_phasors(samples, last_pre - n * np.arange(pre_count), sample_rate_hz, nominal_hz, f)
+    pre = pre_cycles.mean(axis=0)
 
-    settle = round(min(max(span / 2.0, 2 * n), max_settle_s * sample_rate_hz))
-    first_end = inception_index + settle + n - 1
-    last_end = end - 1 - n
-    if last_end < first_end:
-        first_end = last_end = inception_index + settle + n - 1
-    fault_ends = np.arange(first_end, last_end + 1, n)
-    flt = _average(samples, fault_ends, sample_rate_hz, nominal_hz, f)
-    window = ((int(fault_ends[0]) - n + 1) / sample_rate_hz, (int(fault_ends[-1]) + 1) / sample_rate_hz)
+    first_end = inception_index + max(1, n0 // 4) + n - 1
+    last_end = end - 1 - max(1, n0 // 4)
+    fault_ends = np.arange(first_end, max(last_end, first_end) + 1, n)
+    cycles = _cycle_phasors(samples, fault_ends, sample_rate_hz, nominal_hz, f)
+    half = len(cycles) // 2
+    tail = cycles[half:]
+    reference = tail.mean(axis=0)
+    spread = np.sqrt(np.mean(np.abs(tail - reference) ** 2, axis=0))
+    scale = np.maximum(spread, 1e-9 * np.maximum(np.abs(reference), 1.0))
+    deviation = np.max(np.abs(cycles[:, 3:] - reference[3:]) / scale[3:], axis=1)
+    start = half
+    while start > 0 and deviation[start - 1] <= settle_sigmas:
+        start -= 1
+    used = cycles[start:]
+    flt = used.mean(axis=0)
+    sigma = _standard_error(used)
+    window = (
+        (int(fault_ends[start]) - n + 1) / sample_rate_hz,
+        (int(fault_ends[-1]) + 1) / sample_rate_hz,
+    )
     return RecordPhasors(
         pre=PhasorPair(pre[:3], pre[3:6]),
         fault=PhasorPair(flt[:3], flt[3:6]),
+        fault_sigma=PhasorPair(sigma[:3], sigma[3:6]),
         frequency_hz=float(f),
         pre_cycles=int(pre_count),
-        fault_cycles=int(fault_ends.size),
+        fault_cycles=len(used),
         fault_window_s=window,
     )
