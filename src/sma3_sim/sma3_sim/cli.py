@@ -152,16 +152,16 @@ def _write_case(
             "sim_step_s": config.sim_step_s,
             "trip_after_s": config.trip_after_s,
             "scaling": config.scaling().to_dict(),
-            "records": {},
-            "saturated": {},
         }
     )
+    records: dict[str, str] = {}
+    saturated: dict[str, dict[str, int]] = {}
     for k, meter_id in enumerate(meters):
         synthesis = synthesize_detailed(net, solution, meter_id, config, seed=seed * 1000 + k + 1)
         cfg = write_comtrade(synthesis.record, folder / f"{meter_id}.cfg", binary=binary)
-        truth["records"][meter_id] = cfg.name  # type: ignore[index]
+        records[meter_id] = cfg.name
         if synthesis.saturated:
-            truth["saturated"][meter_id] = synthesis.saturated  # type: ignore[index]
+            saturated[meter_id] = synthesis.saturated
             sys.stderr.write(
                 f"sma3-sim: warning: {folder / cfg.name}: ADC saturation {synthesis.saturated}\n"
             )
@@ -173,6 +173,8 @@ def _write_case(
                 f"rf = {scenario.rf_ohm:g} ohm, {solution.distance_km[meter_id] or 0.0:.3f} km from the meter"
             )
             plot_record(synthesis.record, folder / f"{meter_id}.png", title)
+    truth["records"] = records
+    truth["saturated"] = saturated
     return truth
 
 
@@ -243,11 +245,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     cases = _draw_scenarios(net, args)
     simulator = Simulator(net, load_model=args.load_model)
     args.out.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, object] = {
-        "network": net.info.name,
-        "seed": args.seed,
-        "cases": [],
-    }
+    truths: list[dict[str, object]] = []
     started = time.monotonic()
     for k, (scenario, case_seed) in enumerate(cases, start=1):
         solution = simulator.solve(scenario)
@@ -262,10 +260,11 @@ def _run_sweep(args: argparse.Namespace) -> int:
         name = f"case_{k:04d}"
         truth = _write_case(net, solution, meters, config, case_seed, args.out / name, args.binary, args.plot)
         truth["case"] = name
-        manifest["cases"].append(truth)  # type: ignore[union-attr]
+        truths.append(truth)
         if k == len(cases) or k % max(1, len(cases) // 20) == 0:
             elapsed = time.monotonic() - started
             sys.stderr.write(f"sma3-sim: sweep {k}/{len(cases)} cases, {elapsed:.1f} s\n")
+    manifest = {"network": net.info.name, "seed": args.seed, "cases": truths}
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     print(f"wrote {len(cases)} case(s) and manifest.json to {args.out}")
     return 0

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 from dss import DSS
+from dss.ICircuit import ICircuit
 
 from sma3_grid.model import Network
 from sma3_sim.scenario import fault_phases, is_grounded
@@ -101,7 +102,6 @@ class DssCircuit:
         self._engine = DSS.NewContext()
         self._engine.AllowForms = False
         self._text = self._engine.Text
-        self._ckt = None
         info = net.info
         self.energized_lines: list[str] = list(net.energized_lines())
         buses = [info.source_bus]
@@ -121,6 +121,7 @@ class DssCircuit:
         self._fault_created = False
         self._tail_created = False
         self._build()
+        self._ckt: ICircuit = self._engine.ActiveCircuit
 
     # -- construction -------------------------------------------------------------------------
     def _command(self, command: str) -> None:
@@ -164,7 +165,6 @@ class DssCircuit:
         self._command(f"set voltagebases=[{kv!r}]")
         self._command("calcvoltagebases")
         self._command("set mode=snapshot controlmode=off tolerance=1e-10 maxiterations=100")
-        self._ckt = self._engine.ActiveCircuit
 
     # -- scenario edits -----------------------------------------------------------------------
     def set_loads(self, kva: dict[str, complex]) -> None:

@@ -136,9 +136,11 @@ class SimStream:
         A second call does nothing and returns the time of the fault already triggered.
         """
         with self._lock:
-            if self._fault_time is None:
-                self._set_fault(self._next_sample / self.sample_rate_hz)
-            return self._fault_time  # type: ignore[return-value]
+            if self._fault_time is not None:
+                return self._fault_time
+            at_s = self._next_sample / self.sample_rate_hz
+            self._set_fault(at_s)
+            return at_s
 
     def __iter__(self) -> Iterator[StreamBlock]:
         return self

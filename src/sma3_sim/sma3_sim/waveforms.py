@@ -30,8 +30,10 @@ The record holds the primary values the codes stand for (``code -> volts/amperes
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 
 import numpy as np
 
@@ -206,10 +208,10 @@ def held_times(sample_index: np.ndarray, sample_rate_hz: float, sim_step_s: floa
     return np.floor(sample_index / (sample_rate_hz * sim_step_s) + 1e-9) * sim_step_s
 
 
-def _crossing_after(fun: object, t0: float, period: float) -> float:
-    """First time >= t0 where the scalar function changes sign (searched over 20 periods)."""
+def _crossing_after(fun: Callable[[np.ndarray], np.ndarray], t0: float, period: float) -> float:
+    """First time >= t0 where the function changes sign (searched over 20 periods; else the end)."""
     grid = t0 + np.arange(0, 20 * period, period / 400.0)
-    values = fun(grid)  # type: ignore[operator]
+    values = fun(grid)
     if values[0] == 0.0:
         return t0
     sign = np.sign(values)
@@ -263,13 +265,12 @@ class MeterSignals:
         self.trip_time_s: float | None = None
         self.interrupt_s = np.full(6, math.inf)
         if trip_after_s is not None and math.isfinite(fault_time_s):
-            self.trip_time_s = fault_time_s + trip_after_s
-            self.interrupt_s[:3] = self.trip_time_s
+            trip_time = fault_time_s + trip_after_s
+            self.trip_time_s = trip_time
+            self.interrupt_s[:3] = trip_time
             period = 2.0 * math.pi / self.omega
             for k in range(3, 6):
-                self.interrupt_s[k] = _crossing_after(
-                    lambda t, k=k: self._fault_values(np.asarray(t), k), self.trip_time_s, period
-                )
+                self.interrupt_s[k] = _crossing_after(partial(self._fault_values, k=k), trip_time, period)
 
     def _fault_values(self, t: np.ndarray, k: int) -> np.ndarray:
         out = (self.fault[k] * np.exp(1j * self.omega * t)).real
