@@ -7,6 +7,7 @@ the buses' ``x``, ``y``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
@@ -155,7 +156,7 @@ def plot_network(
     ax.annotate(source, (sx, sy), xytext=(10, 4), textcoords="offset points", ha="left", fontsize=9)
 
     # switches
-    styles = {
+    styles: dict[str, dict[str, Any]] = {
         "breaker": {"marker": "s", "s": 34, "facecolors": "black", "edgecolors": "black"},
         "recloser": {"marker": "p", "s": 40, "facecolors": "black", "edgecolors": "black"},
         "remote_lbs": {"marker": "^", "s": 30, "facecolors": "#222222", "edgecolors": "#222222"},
@@ -180,7 +181,8 @@ def plot_network(
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], zorder=5, linewidths=1.1, **styles[key])
 
     # meters
-    head, secondary = [], []
+    head: list[tuple[float, float]] = []
+    secondary: list[tuple[float, float]] = []
     for m in net.meters.values():
         line = net.lines[m.line_id]
         pos = _along(net, m.bus_id, line.other_end(m.bus_id), 0.12 if m.bus_id != source else 0.14)

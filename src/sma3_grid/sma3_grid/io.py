@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,8 @@ def _read_folder(folder: Path) -> tuple[tuple[str, list[tuple[int | None, str, A
         raise NetworkError(f"not valid YAML: {exc}", file=str(yaml_path)) from exc
     if not isinstance(data, dict):
         raise NetworkError("expected a mapping of keys to values", file=str(yaml_path))
-    info_pairs = (str(yaml_path), [(None, str(k), v) for k, v in data.items()])
+    pairs: list[tuple[int | None, str, Any]] = [(None, str(k), v) for k, v in data.items()]
+    info_pairs = (str(yaml_path), pairs)
     tables: dict[str, _Table] = {}
     for name, _cls, _id, required in _TABLES:
         csv_path = folder / f"{name}.csv"
@@ -304,7 +305,7 @@ def save_network(net: Network, path: str | Path) -> None:
     """
     path = Path(path)
     info = {name: getattr(net.info, name) for name in _INFO_FIELDS}
-    tables = {
+    tables: dict[str, Iterable[Any]] = {
         "buses": net.buses.values(),
         "lines": net.lines.values(),
         "loads": net.loads.values(),
@@ -325,7 +326,7 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _write_folder(folder: Path, info: dict[str, Any], tables: dict[str, Iterable[Any]]) -> None:
+def _write_folder(folder: Path, info: dict[str, Any], tables: Mapping[str, Iterable[Any]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "network.yaml").open("w", encoding="utf-8") as fh:
         yaml.safe_dump(info, fh, sort_keys=False)
@@ -337,7 +338,7 @@ def _write_folder(folder: Path, info: dict[str, Any], tables: dict[str, Iterable
                 writer.writerow([_cell_text(v) for v in astuple(item)])
 
 
-def _write_xlsx(path: Path, info: dict[str, Any], tables: dict[str, Iterable[Any]]) -> None:
+def _write_xlsx(path: Path, info: dict[str, Any], tables: Mapping[str, Iterable[Any]]) -> None:
     import openpyxl
 
     wb = openpyxl.Workbook(write_only=True)

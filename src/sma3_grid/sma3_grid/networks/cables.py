@@ -21,12 +21,12 @@ Results (50 Hz, soil 100 ohm m), in ohm/km and nF/km:
 =========  ======  ======  ======  ======  =====  =====
 cable      r1      x1      r0      x0      c1     c0
 =========  ======  ======  ======  ======  =====  =====
-Al 185     0.168   0.113   0.78    0.28    ~280   = c1
-Al 240     0.129   0.107   0.74    0.27    ~320   = c1
+Al 185     0.1683  0.1108  0.7911  0.2797  274.8  274.8
+Al 240     0.1292  0.1069  0.7510  0.2770  305.2  305.2
 =========  ======  ======  ======  ======  =====  =====
 
 They agree with pandapower's standard types for NA2XS2Y 1x185/1x240 RM/25 12/20 kV (r1 0.161/0.122,
-x1 0.117/0.112 ohm/km, c 273/304 nF/km) within a few percent; r0 ≈ 4.7 r1 and x0 ≈ 2.5 x1, the usual
+x1 0.117/0.112 ohm/km, c 273/304 nF/km) within 6 %; r0 ≈ 4.7–5.8 r1 and x0 ≈ 2.5–2.6 x1, the usual
 ratios for screened MV cables with screen and earth return.
 
 References
