@@ -583,6 +583,12 @@ class Network:
         tree = self._tree
         return tree.order[tree.index[bus_id] : tree.end[bus_id]]
 
+    def subtree_lines(self, bus_id: str) -> list[str]:
+        """Energized lines below an energized bus, in depth-first order."""
+        self._energized_bus(bus_id)
+        tree = self._tree
+        return [tree.parent[x] for x in tree.order[tree.index[bus_id] + 1 : tree.end[bus_id]]]
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Network):
             return NotImplemented

@@ -129,7 +129,9 @@ class RestorationOption:
 # ----------------------------------------------------------------------------------- feeders
 def feeder_lines(net: Network, feeder_id: str) -> list[str]:
     """Energized lines of a feeder, depth-first from its head (the feeder id is the first)."""
-    return [net.parent_line(b) or "" for b in feeder_buses(net, feeder_id)]
+    if feeder_id not in net.feeders():
+        raise ValueError(f"'{feeder_id}' is not a feeder (feeders: {', '.join(net.feeders())})")
+    return [feeder_id, *net.subtree_lines(net.downstream_bus(feeder_id))]
 
 
 def feeder_buses(net: Network, feeder_id: str) -> list[str]:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sma3_grid.io import NetworkError, load_network, save_network
-from sma3_grid.model import Line, Network
+from sma3_grid.model import Bus, Line, Network
 from sma3_grid.networks import shipped_network_dir
 from sma3_grid.networks.mini import build_mini
 
@@ -257,3 +257,46 @@ def test_xlsx_errors_name_sheet_and_row(tmp_path: Path) -> None:
     wb.save(path)
     with pytest.raises(NetworkError, match=r"\[meters\], row 1: missing column 'meter_id'"):
         load_network(path)
+
+
+@st.composite
+def _random_trees(draw: st.DrawFn) -> tuple[list[int], list[bool], list[float]]:
+    n = draw(st.integers(min_value=1, max_value=60))
+    parents = [draw(st.integers(min_value=0, max_value=i)) for i in range(n)]  # bus i+1 hangs from parents[i]
+    flips = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    lengths = draw(st.lists(st.floats(0.01, 2.0), min_size=n, max_size=n))
+    return parents, flips, lengths
+
+
+@settings(max_examples=40, deadline=None)
+@given(_random_trees())
+def test_orientation_of_random_trees(tree: tuple[list[int], list[bool], list[float]]) -> None:
+    """Any radial tree written with random end order is oriented from the source, with exact depths."""
+    parents, flips, lengths = tree
+    ref = build_mini()
+    info = ref.info.__class__(**{**{f: getattr(ref.info, f) for f in ref.info.__slots__}, "source_bus": "N0"})
+    buses = [
+        Bus(f"N{i}", "primary" if i == 0 else "secondary", float(i), 0.0) for i in range(len(parents) + 1)
+    ]
+    lines = []
+    for i, (p, flip, km) in enumerate(zip(parents, flips, lengths, strict=True)):
+        a, b = f"N{p}", f"N{i + 1}"
+        if flip:
+            a, b = b, a
+        lines.append(Line(f"E{i + 1}", a, b, km, 0.1, 0.1, 0.4, 0.3, 250.0, 250.0))
+    rnd = random.Random(len(parents))
+    rnd.shuffle(lines)
+    net = Network(info, buses, lines)
+    depth = {"N0": 0.0}
+    for i, p in enumerate(parents):
+        depth[f"N{i + 1}"] = depth[f"N{p}"] + lengths[i]
+    for i, p in enumerate(parents):
+        line_id = f"E{i + 1}"
+        assert net.upstream_bus(line_id) == f"N{p}"
+        assert net.downstream_bus(line_id) == f"N{i + 1}"
+        assert net.parent_line(f"N{i + 1}") == line_id
+        assert net.depth_km(f"N{i + 1}") == pytest.approx(depth[f"N{i + 1}"])
+    assert sorted(net.feeders()) == sorted(f"E{i + 1}" for i, p in enumerate(parents) if p == 0)
+    for line_id in net.energized_lines():
+        below = net.downstream_lines(line_id)
+        assert all(net.is_upstream(net.downstream_bus(line_id), net.downstream_bus(x)) for x in below)
