@@ -199,3 +199,32 @@ def test_bad_config() -> None:
         SamplingConfig(adc_bits=40)
     with pytest.raises(ValueError, match="trip_after_s"):
         SamplingConfig(trip_after_s=-1.0)
+
+
+def test_record_phasors_match_the_exact_solution(mini: Network, solution: FaultSolution) -> None:
+    """A DFT over whole cycles of the record gives back the solver's phasors (magnitude and angle)."""
+    config = replace(QUIET, inception_angle_rad=0.0, noise_v_rms=0.002)
+    record = synthesize(mini, solution, "MH1", config, seed=2)
+    omega = 2 * math.pi * solution.frequency_hz
+    t = _time(record)
+    shift = -omega * 0.5  # EMF of phase A has phase 0 at inception
+
+    def phasor(name: str, start: float) -> complex:
+        window = (t >= start) & (t < start + 0.1)  # five cycles
+        x = record.channels[name][window]
+        return complex(math.sqrt(2) / x.size * np.sum(x * np.exp(-1j * (omega * t[window] + shift))))
+
+    # the 250 us hold delays the samples by t - held(t): 0, 62.5, 125, 187.5 us at 3.2 kHz
+    lag = float(np.mean(t - held_times(np.arange(t.size), 3200.0, 250e-6)))
+    assert lag == pytest.approx(93.75e-6)
+    hold = np.exp(-1j * omega * lag)
+    steps = config.scaling().step()
+    for state, start in (("pre", 0.3), ("fault", 0.7)):
+        exact = getattr(solution, state)["MH1"]
+        for k, name in enumerate(CHANNELS):
+            value = exact.v[k] if k < 3 else exact.i[k - 3]
+            if abs(value) < 50.0:
+                continue  # currents of healthy phases: only a few codes
+            measured = phasor(name, start)
+            tolerance = 0.005 * abs(value) + steps[k]
+            assert abs(measured - value * hold) < tolerance, (state, name, measured, value)
