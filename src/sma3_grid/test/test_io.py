@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
 import shutil
 from pathlib import Path
@@ -273,8 +274,7 @@ def _random_trees(draw: st.DrawFn) -> tuple[list[int], list[bool], list[float]]:
 def test_orientation_of_random_trees(tree: tuple[list[int], list[bool], list[float]]) -> None:
     """Any radial tree written with random end order is oriented from the source, with exact depths."""
     parents, flips, lengths = tree
-    ref = build_mini()
-    info = ref.info.__class__(**{**{f: getattr(ref.info, f) for f in ref.info.__slots__}, "source_bus": "N0"})
+    info = dataclasses.replace(build_mini().info, source_bus="N0")
     buses = [
         Bus(f"N{i}", "primary" if i == 0 else "secondary", float(i), 0.0) for i in range(len(parents) + 1)
     ]
