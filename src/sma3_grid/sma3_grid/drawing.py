@@ -231,12 +231,12 @@ def plot_network(
 
     legend = [
         Line2D([], [], color="#444444", lw=1.8, label="energized line (colour = feeder)"),
-        Line2D([], [], color="#888888", lw=1.0, ls="--", label="open tie line"),
+        Line2D([], [], color="#888888", lw=1.0, ls="--", label="open or de-energized line"),
         Line2D([], [], marker="s", ls="", color="black", label="breaker"),
         Line2D([], [], marker="^", ls="", color="#222222", label="remote load-break switch"),
         Line2D([], [], marker="^", ls="", mfc="white", mec="#222222", label="manual load-break switch"),
         Line2D([], [], marker="D", ls="", mfc="white", mec="#222222", ms=5, label="disconnector"),
-        Line2D([], [], marker="o", ls="", mfc="white", mec="red", label="open switch (NOP)"),
+        Line2D([], [], marker="o", ls="", mfc="white", mec="red", label="open switch (NOP or opened)"),
         Line2D([], [], marker="*", ls="", color="#00a000", ms=11, label="feeder-head meter"),
         Line2D([], [], marker="*", ls="", color="#00c8ff", ms=9, label="secondary meter"),
     ]
@@ -246,7 +246,8 @@ def plot_network(
     n_sec = sum(b.kind == "secondary" for b in net.buses.values())
     ax.set_title(
         title
-        or f"{net.info.name}: {net.info.nominal_kv:g} kV, {len(feeders)} feeders, {n_sec} secondary "
+        or f"{net.info.name}: {net.info.nominal_kv:g} kV, {len(feeders)} feeder{'s' * (len(feeders) != 1)}, "
+        f"{n_sec} secondary "
         f"substations, {len(net.energized_lines())} energized lines"
     )
     ax.set_aspect("equal")

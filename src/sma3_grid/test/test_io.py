@@ -151,6 +151,16 @@ def test_unknown_bus_in_meters_and_loads(mini_dir: Path) -> None:
         load_network(mini_dir)
 
 
+def test_unknown_line_and_bus_in_meters(mini_dir: Path) -> None:
+    row = _edit(mini_dir / "meters.csv", 0, "MS1", "line_id", "L42")
+    with pytest.raises(NetworkError, match=rf"meters\.csv, row {row}: unknown line 'L42'"):
+        load_network(mini_dir)
+    _edit(mini_dir / "meters.csv", 0, "MS1", "line_id", "L6")
+    row = _edit(mini_dir / "meters.csv", 0, "MS1", "bus_id", "B0")
+    with pytest.raises(NetworkError, match=rf"meters\.csv, row {row}: unknown bus 'B0'"):
+        load_network(mini_dir)
+
+
 def test_loop_in_closed_network(mini_dir: Path) -> None:
     row = _edit(mini_dir / "switches.csv", 0, "NOP1", "normally_open", "false")
     with pytest.raises(NetworkError) as err:
