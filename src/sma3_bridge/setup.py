@@ -16,7 +16,10 @@ setup(
     zip_safe=True,
     maintainer="sma3 maintainers",
     maintainer_email="maintainers@sma3.dev",
-    description="Bridge between the ROS 2 graph and MQTT / REST peers (other meters, services, an external OMS).",
+    description=(
+        "Bridge between the ROS 2 graph and MQTT / REST peers (other meters, services, an external "
+        "OMS)."
+    ),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

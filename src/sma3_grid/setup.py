@@ -17,7 +17,10 @@ setup(
     zip_safe=True,
     maintainer="sma3 maintainers",
     maintainer_email="maintainers@sma3.dev",
-    description="Network model of MV distribution grids: importer of the network description contract, radial orientation, topology queries, benchmark networks and drawings.",
+    description=(
+        "Network model of MV distribution grids: importer of the network description contract, "
+        "radial orientation, topology queries, benchmark networks and drawings."
+    ),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [

@@ -16,7 +16,10 @@ setup(
     zip_safe=True,
     maintainer="sma3 maintainers",
     maintainer_email="maintainers@sma3.dev",
-    description="3-SMA meter: DAQ backends, phasor estimation, fault and outage detection, fault location and the meter ROS 2 nodes.",
+    description=(
+        "3-SMA meter: DAQ backends, phasor estimation, fault and outage detection, fault location "
+        "and the meter ROS 2 nodes."
+    ),
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
