@@ -58,14 +58,19 @@ class PhasorsLike(Protocol):
     i: np.ndarray
 
 
+# The transformation matrices of sma3_meter.dsp.sequence, as (3, 3) arrays for the last axis.
+_TO_SEQUENCE_T = np.ascontiguousarray(sequence_components(np.eye(3, dtype=complex)).T)
+_TO_PHASE_T = np.ascontiguousarray(from_sequence(np.eye(3, dtype=complex)).T)
+
+
 def to_sequence(x_abc: np.ndarray) -> np.ndarray:
     """Symmetrical components ``(0, 1, 2)`` of phase quantities on the last axis."""
-    return np.moveaxis(sequence_components(np.moveaxis(np.asarray(x_abc), -1, 0)), 0, -1)
+    return np.asarray(x_abc, dtype=complex) @ _TO_SEQUENCE_T
 
 
 def to_phase(x_012: np.ndarray) -> np.ndarray:
     """Phase quantities ``(A, B, C)`` of symmetrical components on the last axis."""
-    return np.moveaxis(from_sequence(np.moveaxis(np.asarray(x_012), -1, 0)), 0, -1)
+    return np.asarray(x_012, dtype=complex) @ _TO_PHASE_T
 
 
 def _phasor_array(values: object, what: str) -> np.ndarray:
@@ -237,16 +242,29 @@ class FeederModel:
             (S, 3) each: admittance at and below each downstream bus (S); input admittance of each
             section seen from its upstream bus (S); downstream/upstream voltage ratio.
         """
+        load_y = np.asarray(load_y, dtype=complex)
+        bus_y = np.empty_like(load_y)
+        input_y = np.empty_like(load_y)
+        transfer = np.empty_like(load_y)
+        for q in range(3):
+            bus_y[:, q], input_y[:, q], transfer[:, q] = self._ladder_one(q, load_y[:, q])
+        return bus_y, input_y, transfer
+
+    def _ladder_one(self, q: int, load_y: np.ndarray) -> tuple[list[complex], list[complex], list[complex]]:
+        """:meth:`ladder` of one sequence network, in plain complex arithmetic (no per-op numpy cost)."""
         n = self.n_sections
-        bus_y = load_y.astype(complex).copy()
-        input_y = np.empty((n, 3), dtype=complex)
-        transfer = np.empty((n, 3), dtype=complex)
-        zl = self.z * self.length[:, None]
-        half = self.y * (self.length[:, None] / 2.0)
+        zl = (self.z[:, q] * self.length).tolist()
+        half = (self.y[:, q] * (self.length / 2.0)).tolist()
+        bus_y = load_y.tolist()
+        input_y = [0j] * n
+        transfer = [0j] * n
+        children = self.children
         for k in range(n - 1, -1, -1):
-            for c in self.children[k]:
-                bus_y[k] += input_y[c]
-            yt = bus_y[k] + half[k]
+            total = bus_y[k]
+            for c in children[k]:
+                total += input_y[c]
+            bus_y[k] = total
+            yt = total + half[k]
             den = 1.0 + zl[k] * yt
             input_y[k] = half[k] + yt / den
             transfer[k] = 1.0 / den
@@ -294,22 +312,25 @@ class FeederModel:
         s_total = abs(complex(p_total, q_total))
         kp = kq = 1.0
         v_mag = np.full(self.n_sections, self.v_phase_nominal if at_nominal_voltage else abs(v1))
+        parent = self.parent.tolist()
         for _ in range(iterations):
             load_va = base.real * kp + 1j * base.imag * kq
             y1 = self.load_admittance(load_va, v_mag)
-            _, input_y, transfer = self.ladder(np.repeat(y1[:, None], 3, axis=1))
-            v = np.empty(self.n_sections, dtype=complex)
-            for k in range(self.n_sections):
-                par = self.parent[k]
-                v[k] = transfer[k, 1] * (v1 if par < 0 else v[par])
+            _, input_y, transfer = self._ladder_one(1, y1)
+            previous = (kp, kq)
             if actual_va is None and s_total > 0.0:
-                s_in = 3.0 * abs(v1) ** 2 * np.conj(input_y[0, 1])
+                s_in = 3.0 * abs(v1) ** 2 * input_y[0].conjugate()
                 s_loads = complex(np.sum(load_va))
                 target = s_meas - (s_in - s_loads)
                 kp = max(target.real / p_total, 0.0) if p_total > 0.0 else 1.0
                 kq = target.imag / q_total if abs(q_total) > 0.05 * s_total else kp
             if not at_nominal_voltage:
-                v_mag = np.abs(v)
+                v = [0j] * self.n_sections
+                for k in range(self.n_sections):
+                    v[k] = transfer[k] * (v1 if parent[k] < 0 else v[parent[k]])
+                v_mag = np.abs(np.array(v))
+            elif abs(kp - previous[0]) + abs(kq - previous[1]) < 1e-12:
+                break
         load_va = base.real * kp + 1j * base.imag * kq
         load_y = self.load_admittance(load_va, v_mag)[:, None] * self.zero_factor[None, :]
         bus_y, input_y, transfer = self.ladder(load_y)

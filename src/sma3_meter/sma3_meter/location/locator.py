@@ -384,34 +384,57 @@ def _noise_levels(fault_sigma: PhasorsLike | None) -> tuple[float, float]:
     return v_max, i_max
 
 
-def _predict_bus_voltages(
-    walk: _Walk, section: int, xs: np.ndarray, buses: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """Fault-state phase voltages (V), shape (P, 3), at ``buses`` for a fault at fractions ``xs`` (P,).
+class _SagModel:
+    """Predicted fault-state voltages at the sag meters for faults on one section.
 
     Buses on the path to the fault take the walk's voltages; a bus on a lateral hanging off the
-    path (or below the fault) is reached through the voltage ratios of the passive sections.
+    path is reached through the voltage ratios of its passive sections; a bus below the faulted
+    section is fed by the fault-point voltage through the rest of the section and passive sections.
+    Only the latter depend on the position of the fault along the section.
     """
-    m = walk.model
-    on_path = set(m.ancestors[section])
-    _, _, v_end = _fault_point(walk, np.array([section]), np.asarray(xs, dtype=float)[None, :])
-    out: dict[str, np.ndarray] = {}
-    for bus in buses:
-        if bus == m.root_bus:
-            out[bus] = np.broadcast_to(to_phase(walk.v_up[0]), (len(xs), 3))
-            continue
-        chain = m.ancestors[m.section_of_bus[bus]]
-        split = 0
-        while split < len(chain) and chain[split] in on_path:
-            split += 1
-        # chain[:split] lies on the path to the candidate section
-        last = chain[split - 1]
-        v = v_end[0] if last == section else np.broadcast_to(walk.v_down[last], (len(xs), 3))
-        ratio = np.ones(3, dtype=complex)
-        for k in chain[split:]:
-            ratio = ratio * walk.state.transfer[k]
-        out[bus] = to_phase(v * ratio)
-    return out
+
+    def __init__(self, walk: _Walk, section: int, buses: Sequence[str]) -> None:
+        m = walk.model
+        self.walk = walk
+        self.section = section
+        on_path = set(m.ancestors[section])
+        fixed: list[np.ndarray] = []
+        self.fixed_index: list[int] = []
+        self.below_index: list[int] = []
+        below_ratio: list[np.ndarray] = []
+        for j, bus in enumerate(buses):
+            if bus == m.root_bus:
+                fixed.append(walk.v_up[0])
+                self.fixed_index.append(j)
+                continue
+            chain = m.ancestors[m.section_of_bus[bus]]
+            split = 0
+            while split < len(chain) and chain[split] in on_path:
+                split += 1
+            last = chain[split - 1]  # chain[:split] lies on the path to the candidate section
+            ratio = np.ones(3, dtype=complex)
+            for k in chain[split:]:
+                ratio = ratio * walk.state.transfer[k]
+            if last == section:
+                self.below_index.append(j)
+                below_ratio.append(ratio)
+            else:
+                fixed.append(walk.v_down[last] * ratio)
+                self.fixed_index.append(j)
+        self.n = len(buses)
+        self.fixed_mag = np.abs(to_phase(np.array(fixed).reshape(-1, 3)))
+        self.below_ratio = np.array(below_ratio).reshape(-1, 3)
+
+    def magnitudes(self, v_end: np.ndarray) -> np.ndarray:
+        """(P, n_buses, 3) phase voltage magnitudes (V) given the downstream-bus voltages (P, 3)."""
+        p = v_end.shape[0]
+        out = np.empty((p, self.n, 3))
+        if self.fixed_index:
+            out[:, self.fixed_index, :] = self.fixed_mag[None, :, :]
+        if self.below_index:
+            v = v_end[:, None, :] * self.below_ratio[None, :, :]
+            out[:, self.below_index, :] = np.abs(to_phase(v))
+        return out
 
 
 def _tripping_device(model: FeederModel, section: int, switches: Iterable[object]) -> int | None:
@@ -434,31 +457,31 @@ def _evidence_misfit(
     walk: _Walk,
     net: object,
     section: int,
-    xs: np.ndarray,
+    v_end: np.ndarray,
+    sag_model: _SagModel | None,
     sags: Sequence[SagEvidence],
     outages: Sequence[OutageEvidence],
     cfg: LocatorSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Log-likelihood and RMS misfit of the evidence for a fault at fractions ``xs`` of a section.
+    """Log-likelihood and RMS misfit of the evidence for faults on a section.
 
-    Sag magnitudes: Gaussian with ``sag_sigma_pu`` per phase and meter. Outage reports: factor
-    ``outage_penalty`` for each report contradicting the tripping of the nearest protective device
-    upstream of the fault (the feeder breaker when there is none on the path).
+    ``v_end`` (P, 3) are the sequence voltages at the section's downstream bus for the P fault
+    positions. Sag magnitudes: Gaussian with ``sag_sigma_pu`` per phase and meter. Outage reports:
+    factor ``outage_penalty`` for each report contradicting the tripping of the nearest protective
+    device upstream of the fault (the feeder breaker when there is none on the path).
     """
     m = walk.model
     meters = net.meters  # type: ignore[attr-defined]
-    p = len(xs)
+    p = v_end.shape[0]
     loglik = np.zeros(p)
     squares = np.zeros(p)
     count = 0
-    if sags:
-        buses = [meters[s.meter_id].bus_id for s in sags]
-        predicted = _predict_bus_voltages(walk, section, xs, buses)
-        for s, bus in zip(sags, buses, strict=True):
-            err = (np.abs(predicted[bus]) - s.v_mag[None, :]) / m.v_phase_nominal
-            squares += np.sum(err**2, axis=1)
-            loglik -= 0.5 * np.sum((err / cfg.sag_sigma_pu) ** 2, axis=1)
-            count += 3
+    if sags and sag_model is not None:
+        measured = np.array([s.v_mag for s in sags])
+        err = (sag_model.magnitudes(v_end) - measured[None, :, :]) / m.v_phase_nominal
+        squares += np.sum(err**2, axis=(1, 2))
+        loglik -= 0.5 * np.sum((err / cfg.sag_sigma_pu) ** 2, axis=(1, 2))
+        count += 3 * len(sags)
     if outages:
         device = _tripping_device(m, section, net.switches.values())  # type: ignore[attr-defined]
         below = None if device is None else {m.down_bus[k] for k in _subtree(m, device)}
@@ -491,9 +514,14 @@ def _refine_with_evidence(
     magnitudes also inform the position along the section. Returns ``(x, loglik, evidence_misfit)``.
     """
 
+    eq = fault_equations(fault_type)
+    meters = net.meters  # type: ignore[attr-defined]
+    sag_model = _SagModel(walk, section, [meters[s.meter_id].bus_id for s in sags]) if sags else None
+
     def total(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mis = _misfit(walk, fault_type, np.array([section]), xs[None, :])[0][0]
-        ev_ll, ev_mis = _evidence_misfit(walk, net, section, xs, sags, outages, cfg)
+        v_abc, i_abc, v_end = _fault_point(walk, np.array([section]), xs[None, :])
+        mis = solve_resistances(eq.build(v_abc, i_abc))[1][0]
+        ev_ll, ev_mis = _evidence_misfit(walk, net, section, v_end[0], sag_model, sags, outages, cfg)
         return -0.5 * ((mis - best_misfit) / sigma) ** 2 + ev_ll, ev_mis
 
     xs = np.append(np.linspace(0.0, 1.0, cfg.evidence_points), x0)
