@@ -25,6 +25,7 @@ setup(
         "console_scripts": [
             "sma3-locate = sma3_meter.location.cli:main",
             "sma3-paper-table = sma3_meter.location.paper_table:main",
+            "sma3-meter-agent = sma3_meter.agent.cli:main",
             "acquisition = sma3_meter.nodes.acquisition:main",
             "detector = sma3_meter.nodes.detector:main",
             "locator = sma3_meter.nodes.locator:main",
