@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sma3_grid.io import load_network
 from sma3_grid.model import Bus, Line, Load, Meter, Network, NetworkInfo, Switch
 from sma3_meter.location import (
     FAULT_TYPES,
@@ -196,3 +197,31 @@ def test_settings_search_resolution_is_respected(net: Network, sim: Simulator) -
     )
     assert err_fine < 1e-3
     assert err_fine <= err_rough
+
+
+@pytest.fixture(scope="module")
+def mini() -> Network:
+    return load_network("mini")
+
+
+@pytest.mark.parametrize("fault_type", FAULT_TYPES)
+def test_mini_exact_phasors_every_type(mini: Network, fault_type: str) -> None:
+    sim = Simulator(mini)
+    for line_id, position, rf, rg in [
+        ("L3", 0.35, 0.2, 0.4),
+        ("L12", 0.7, 3.0, 1.0),
+        ("L6", 0.5, 0.001, 0.001),
+    ]:
+        sol = sim.solve(
+            FaultScenario(line_id, position, fault_type, rf, rg, load_factor=0.9, load_spread=0.3, seed=4)
+        )
+        result = locate(
+            mini, "MH1", sol.pre["MH1"], sol.fault["MH1"], fault_type, actual_loads=sol.actual_loads
+        )
+        cand = next(c for c in result.candidates if c.line_id == line_id)
+        assert abs(cand.distance_from_upstream_km - position * mini.lines[line_id].length_km) < 1e-3
+        r_exp, rg_exp = _expected_resistance(fault_type, rf, rg)
+        assert abs(cand.fault_resistance_ohm - r_exp) < 0.1
+        if rg_exp is not None:
+            assert cand.ground_resistance_ohm is not None
+            assert abs(cand.ground_resistance_ohm - rg_exp) < 0.1
