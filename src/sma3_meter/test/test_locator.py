@@ -225,3 +225,12 @@ def test_mini_exact_phasors_every_type(mini: Network, fault_type: str) -> None:
         if rg_exp is not None:
             assert cand.ground_resistance_ohm is not None
             assert abs(cand.ground_resistance_ohm - rg_exp) < 0.1
+
+
+def test_substations_around_a_junction(mini: Network) -> None:
+    """A fault on L5 (B2 -> junction J1 -> B5 / B6): nearest substations B2 and B6 (0.12 km < 0.2 km)."""
+    sol = Simulator(mini).solve(FaultScenario("L5", 0.5, "AG", 0.1, 0.1))
+    result = locate(mini, "MH1", sol.pre["MH1"], sol.fault["MH1"], "AG", actual_loads=sol.actual_loads)
+    cand = next(c for c in result.candidates if c.line_id == "L5")
+    assert (cand.upstream_bus, cand.downstream_bus) == ("B2", "J1")
+    assert (cand.upstream_substation, cand.downstream_substation) == ("B2", "B6")

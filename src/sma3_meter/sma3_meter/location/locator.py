@@ -113,6 +113,10 @@ class Candidate:
     ----------
     line_id, upstream_bus, downstream_bus : str
         Faulted section and its two end buses (oriented from the source).
+    upstream_substation, downstream_substation : str
+        Nearest substation buses (kind ``secondary`` or ``primary``) upstream and downstream of the
+        fault along the feeder (the line ends when they are substations; downstream of a junction
+        the nearest one by distance); empty when there is none downstream.
     distance_from_upstream_km : float
         Distance of the fault from ``upstream_bus`` along the section, in km.
     distance_from_meter_km : float
@@ -133,6 +137,8 @@ class Candidate:
     line_id: str
     upstream_bus: str
     downstream_bus: str
+    upstream_substation: str
+    downstream_substation: str
     distance_from_upstream_km: float
     distance_from_meter_km: float
     fault_resistance_ohm: float
@@ -147,6 +153,8 @@ class Candidate:
             "line_id": self.line_id,
             "upstream_bus": self.upstream_bus,
             "downstream_bus": self.downstream_bus,
+            "upstream_substation": self.upstream_substation,
+            "downstream_substation": self.downstream_substation,
             "distance_from_upstream_km": round(self.distance_from_upstream_km, 6),
             "distance_from_meter_km": round(self.distance_from_meter_km, 6),
             "fault_resistance_ohm": round(self.fault_resistance_ohm, 6),
@@ -540,6 +548,36 @@ def _refine_with_evidence(
     return best
 
 
+_SUBSTATION_KINDS = frozenset({"secondary", "primary"})
+
+
+def _is_substation(net: object, bus: str) -> bool:
+    buses = net.buses  # type: ignore[attr-defined]
+    return bus in buses and buses[bus].kind in _SUBSTATION_KINDS
+
+
+def _substation_up(net: object, model: FeederModel, k: int) -> str:
+    """Nearest substation bus at or above the upstream end of section ``k`` (the root bus at worst)."""
+    while not _is_substation(net, model.up_bus[k]) and model.parent[k] >= 0:
+        k = int(model.parent[k])
+    return model.up_bus[k]
+
+
+def _substation_down(net: object, model: FeederModel, k: int) -> str:
+    """Nearest substation bus at or below the downstream end of section ``k`` (by distance), or ''."""
+    frontier = [(0.0, k)]
+    best: tuple[float, str] | None = None
+    while frontier:
+        dist, j = frontier.pop()
+        if best is not None and dist >= best[0]:
+            continue
+        if _is_substation(net, model.down_bus[j]):
+            best = (dist, model.down_bus[j])
+            continue
+        frontier.extend((dist + float(model.length[c]), c) for c in model.children[j])
+    return "" if best is None else best[1]
+
+
 def _subtree(model: FeederModel, k: int) -> list[int]:
     out = [k]
     stack = list(model.children[k])
@@ -671,6 +709,8 @@ def locate(
                 line_id=model.line_ids[k],
                 upstream_bus=model.up_bus[k],
                 downstream_bus=model.down_bus[k],
+                upstream_substation=_substation_up(net, model, k),
+                downstream_substation=_substation_down(net, model, k),
                 distance_from_upstream_km=d,
                 distance_from_meter_km=float(model.dist_up[k]) + d,
                 fault_resistance_ohm=float(th[0]),
