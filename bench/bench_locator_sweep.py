@@ -45,8 +45,8 @@ for _pkg in ("sma3_grid", "sma3_sim", "sma3_meter"):  # a source checkout withou
         sys.path.insert(0, str(_ROOT / "src" / _pkg))
 
 from sma3_grid.io import load_network  # noqa: E402
-from sma3_meter.location import FAULT_TYPES, LocationResult, locate  # noqa: E402
-from sma3_meter.location.pipeline import locate_record, sag_evidence  # noqa: E402
+from sma3_meter.location import FAULT_TYPES, LocationResult, evidence_meters, locate  # noqa: E402
+from sma3_meter.location.pipeline import locate_record, sag_evidence, with_evidence  # noqa: E402
 from sma3_sim.scenario import FaultScenario  # noqa: E402
 from sma3_sim.solver import Simulator  # noqa: E402
 from sma3_sim.waveforms import SamplingConfig, synthesize, with_inception_angle  # noqa: E402
@@ -148,11 +148,7 @@ def run(n_cases: int, seed: int) -> list[Case]:
         head_only = locate(net, head, ph.pre, ph.fault, located.fault_type, fault_sigma=ph.fault_sigma)
         t_locate = time.perf_counter() - t0
 
-        secondaries = sorted(
-            m.meter_id
-            for m in net.meters.values()
-            if m.role == "secondary" and net.feeder_of(m.bus_id) == feeder
-        )
+        secondaries = evidence_meters(net, head)
         sags = [
             sag_evidence(
                 synthesize(net, solution, m, config, seed=seed * 100_000 + k + 7919 * (j + 1)),
@@ -164,7 +160,7 @@ def run(n_cases: int, seed: int) -> list[Case]:
             for j, m in enumerate(secondaries)
         ]
         t0 = time.perf_counter()
-        with_sags = locate(net, head, ph.pre, ph.fault, located.fault_type, sags, fault_sigma=ph.fault_sigma)
+        with_sags = with_evidence(net, located, sags).result
         t_sag = time.perf_counter() - t0
 
         length = net.lines[line_id].length_km

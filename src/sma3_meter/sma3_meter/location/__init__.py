@@ -12,6 +12,7 @@ from .locator import (
     LocatorSettings,
     OutageEvidence,
     SagEvidence,
+    evidence_meters,
     feeder_model,
     locate,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "LocatorSettings",
     "OutageEvidence",
     "SagEvidence",
+    "evidence_meters",
     "feeder_model",
     "locate",
 ]

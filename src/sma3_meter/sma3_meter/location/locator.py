@@ -68,6 +68,7 @@ __all__ = [
     "LocatorSettings",
     "OutageEvidence",
     "SagEvidence",
+    "evidence_meters",
     "feeder_model",
     "locate",
 ]
@@ -586,6 +587,24 @@ def _subtree(model: FeederModel, k: int) -> list[int]:
         out.append(c)
         stack.extend(model.children[c])
     return out
+
+
+def evidence_meters(net: object, meter_id: str) -> list[str]:
+    """Meters whose sag or outage reports can re-rank the locations of ``meter_id``.
+
+    Those at buses of the feeder below the locating meter, the locating meter excluded.
+
+    Raises
+    ------
+    LocationError
+        If the locating meter is unknown or not at the upstream end of its line.
+    """
+    model = feeder_model(net, meter_id)
+    return sorted(
+        m.meter_id
+        for m in net.meters.values()  # type: ignore[attr-defined]
+        if m.meter_id != meter_id and m.bus_id in model.section_of_bus
+    )
 
 
 def _check_evidence(

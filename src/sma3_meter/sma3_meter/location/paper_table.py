@@ -37,8 +37,8 @@ from sma3_sim.scenario import FaultScenario
 from sma3_sim.solver import Simulator
 from sma3_sim.waveforms import SamplingConfig, synthesize, with_inception_angle
 
-from .locator import locate
-from .pipeline import locate_record, sag_evidence
+from .locator import evidence_meters
+from .pipeline import locate_record, sag_evidence, with_evidence
 
 __all__ = ["PAPER_TABLE_II", "PaperRow", "main", "paper_cases", "run_table"]
 
@@ -130,10 +130,7 @@ def run_table(
     meter_id = PAPER_FEEDER_HEAD_METER
     sim = Simulator(net)
     head_bus = net.meters[meter_id].bus_id
-    feeder = net.feeder_of(net.meters[meter_id].line_id)
-    secondaries = sorted(
-        m.meter_id for m in net.meters.values() if m.role == "secondary" and net.feeder_of(m.bus_id) == feeder
-    )
+    secondaries = evidence_meters(net, meter_id)
     rows = []
     for k, (case, line_id, position) in enumerate(paper_cases()):
         scenario = FaultScenario(
@@ -156,10 +153,7 @@ def run_table(
                 )
                 for j, m in enumerate(secondaries)
             ]
-            ph = located.phasors
-            result = locate(
-                net, meter_id, ph.pre, ph.fault, located.fault_type, sags, fault_sigma=ph.fault_sigma
-            )
+            result = with_evidence(net, located, sags).result
         length = net.lines[line_id].length_km
         xs = net.distance_km(head_bus, net.upstream_bus(line_id)) + position * length
         best = result.best

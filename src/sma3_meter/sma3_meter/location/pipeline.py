@@ -13,6 +13,7 @@ bench and the locator node:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from .feeder import LocationError
 from .locator import LocationResult, LocatorSettings, OutageEvidence, SagEvidence, locate
 from .record import RecordPhasors, record_phasors, record_samples
 
-__all__ = ["Detection", "RecordLocation", "detect_fault", "locate_record", "sag_evidence"]
+__all__ = ["Detection", "RecordLocation", "detect_fault", "locate_record", "sag_evidence", "with_evidence"]
 
 
 @dataclass(frozen=True)
@@ -218,3 +219,31 @@ def sag_evidence(
         samples, float(record.sample_rate_hz), nominal_hz, inception_index, fault_end_index
     )
     return SagEvidence(meter_id, np.abs(phasors.fault.v))
+
+
+def with_evidence(
+    net: object,
+    located: RecordLocation,
+    evidence: Iterable[SagEvidence | OutageEvidence],
+    settings: LocatorSettings | None = None,
+) -> RecordLocation:
+    """Re-rank a located record with evidence gathered after its detection (same phasors).
+
+    Evidence is usually selected with the detected fault window (e.g. :func:`sag_evidence`), so it
+    comes after :func:`locate_record`; this runs the locator again on the same phasors with it.
+    """
+    t0 = time.perf_counter()
+    ph = located.phasors
+    result = locate(
+        net,
+        located.meter_id,
+        ph.pre,
+        ph.fault,
+        located.fault_type,
+        evidence,
+        settings=settings,
+        fault_sigma=ph.fault_sigma,
+    )
+    return dataclasses.replace(
+        located, result=result, computation_time_s=located.computation_time_s + time.perf_counter() - t0
+    )
