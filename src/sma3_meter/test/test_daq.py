@@ -111,7 +111,7 @@ def test_replay_errors(tmp_path: Path) -> None:
         backend.read()
     bad = tmp_path / "bad.cfg"
     bad.write_text("garbage\n")
-    with pytest.raises(DaqError, match="replay backend: .*bad.cfg"):
+    with pytest.raises(DaqError, match=r"replay backend: .*bad\.cfg"):
         ReplayBackend([bad])
 
 

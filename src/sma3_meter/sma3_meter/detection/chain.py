@@ -54,7 +54,11 @@ class ChainSettings:
     blanking_cycles : float
         Cycles after an event during which no new change is looked for.
     open_current_a : float
-        Below this RMS current (A) on every phase, the feeder is open (breaker trip).
+        Below this RMS current (A) on every phase, or below ``open_ratio`` of the pre-fault current,
+        the feeder is open (breaker trip). Above the current noise of the converter (a 12-bit
+        converter over +-40 kA has 20 A steps).
+    open_ratio : float
+        Relative open-current threshold (fraction of the largest pre-fault phase current).
     clear_ratio : float
         Cleared by another device when every ``|I - I_pre|`` falls below this fraction of the
         largest fault change.
@@ -62,7 +66,8 @@ class ChainSettings:
         Cycles of samples kept for on-demand phasors.
     clearing_settle_s : float
         Time allowed after the first change of a clearing for every pole to interrupt (each breaker
-        pole opens at its own current zero, within half a cycle), before the post-clearing window (s).
+        pole opens at its own current zero; the last up to about 2/3 of a half cycle after the
+        first, more with DC offset), before the post-clearing window (s).
     report_sags : bool
         Also report faults seen only as voltage sags (not on the measured line: no forward fault
         current) as :class:`FaultDetected` (``classification.forward`` False); otherwise they are
@@ -74,10 +79,11 @@ class ChainSettings:
     outage: OutageSettings = field(default_factory=OutageSettings)
     fault_window_delay_s: float = 0.0
     blanking_cycles: float = 2.0
-    open_current_a: float = 2.0
+    open_current_a: float = 5.0
+    open_ratio: float = 0.05
     clear_ratio: float = 0.3
     history_cycles: int = 12
-    clearing_settle_s: float = 0.01
+    clearing_settle_s: float = 0.015
     report_sags: bool = False
 
 
@@ -267,7 +273,7 @@ class SignalChain:
         post = self.estimator.at(end, self.estimator.frequency_hz)
         i_post = np.abs(post.i)
         fault = self._fault
-        if i_post.max() < self.settings.open_current_a:
+        if i_post.max() < self._open_threshold(fault):
             events.append(FaultCleared(fault.inception_index, k1, True, post))
             self._end_fault()
             return True
@@ -292,13 +298,17 @@ class SignalChain:
             self.nominal_hz,
         )
 
+    def _open_threshold(self, fault: FaultDetected) -> float:
+        pre = float(np.abs(fault.prefault.i).max())
+        return max(self.settings.open_current_a, self.settings.open_ratio * pre)
+
     def _check_open(self, reports: list[PhasorSample], events: list[Event]) -> None:
         if self.state != "FAULTED" or self._fault is None:
             return
         for rep in reports:
             if rep.sample_index < self._fault.fault.sample_index + self.n:
                 continue
-            if np.abs(rep.i).max() < self.settings.open_current_a:
+            if np.abs(rep.i).max() < self._open_threshold(self._fault):
                 events.append(
                     FaultCleared(self._fault.inception_index, rep.sample_index - self.n + 1, True, rep)
                 )

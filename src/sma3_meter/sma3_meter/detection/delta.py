@@ -6,12 +6,13 @@ fault inception it jumps to the superimposed fault quantity. This is the increme
 principle of ultra-high-speed protection (E. O. Schweitzer III and D. Hou, "Filtering for
 protective relays", 47th Georgia Tech Protective Relaying Conference, 1993; A. G. Phadke and
 J. S. Thorp, *Computer Relaying for Power Systems*, 2nd ed., Wiley 2009, section 4.6). The period
-follows the tracked frequency, the delayed sample is interpolated with a four-point (cubic)
-Lagrange fractional delay so that off-nominal frequency leaves no residual.
+follows the tracked frequency and the delayed sample is interpolated (fractional delay), so that an
+off-nominal frequency leaves no residual.
 
 A change is confirmed when the largest normalized delta over the channels exceeds 1 for
-``confirm_samples`` consecutive samples; the inception is then moved back over the samples that
-already exceed ``backtrack_fraction`` of the threshold (the first faulted sample).
+``confirm_samples`` consecutive samples; the inception is then moved back over the preceding samples
+that already exceed ``backtrack_fraction`` of the threshold and grow towards the confirmation (the
+first faulted sample).
 """
 
 from __future__ import annotations
@@ -26,25 +27,17 @@ from sma3_meter.dsp.buffer import SampleBuffer
 __all__ = ["DeltaDetector", "DeltaSettings", "cycle_delta"]
 
 
-def _lagrange_weights(u: float) -> np.ndarray:
-    """Cubic Lagrange weights on nodes -1, 0, 1, 2 evaluated at ``u`` in [0, 1]."""
-    return np.array(
-        [
-            -u * (u - 1.0) * (u - 2.0) / 6.0,
-            (u + 1.0) * (u - 1.0) * (u - 2.0) / 2.0,
-            -(u + 1.0) * u * (u - 2.0) / 2.0,
-            (u + 1.0) * u * (u - 1.0) / 6.0,
-        ]
-    )
-
-
 def history_needed(period_samples: float) -> int:
     """Samples before the first delta sample that :func:`cycle_delta` reads."""
-    return math.floor(period_samples) + 2
+    return math.floor(period_samples) + 1
 
 
 def cycle_delta(buffer: SampleBuffer, start: int, end: int, period_samples: float) -> np.ndarray:
     """Delta ``x[k] - x(k - period)`` for absolute indices ``start .. end - 1``.
+
+    The delayed sample is interpolated linearly between its two neighbours: for a sinusoid with
+    ``n`` samples per cycle the interpolation error is at most ``(2 pi / n)^2 / 8`` of its amplitude
+    (0.12 % at 64 samples per cycle, 0.03 % at 128), far below the detection thresholds.
 
     Parameters
     ----------
@@ -61,20 +54,14 @@ def cycle_delta(buffer: SampleBuffer, start: int, end: int, period_samples: floa
         Delta in the unit of the channels.
     """
     whole = math.floor(period_samples)
-    u = 1.0 - (period_samples - whole)  # position of k - period from node k - whole - 1
-    weights = _lagrange_weights(u)
-    lead = whole + 2
+    frac = period_samples - whole  # x(k - period) = (1 - frac) x[k - whole] + frac x[k - whole - 1]
+    lead = whole + 1
     data = buffer.window(start - lead, end)
     m = end - start
-    # node j (-1..2) of sample k sits at k - whole - 1 + j -> column (k - start) + lead - whole - 1 + j
-    base = lead - whole - 1
-    delayed = (
-        weights[0] * data[:, base - 1 : base - 1 + m]
-        + weights[1] * data[:, base : base + m]
-        + weights[2] * data[:, base + 1 : base + 1 + m]
-        + weights[3] * data[:, base + 2 : base + 2 + m]
-    )
-    return data[:, lead:] - delayed
+    delta = data[:, lead:] - (1.0 - frac) * data[:, 1 : 1 + m]
+    if frac:
+        delta -= frac * data[:, :m]
+    return delta
 
 
 @dataclass(frozen=True)
@@ -126,10 +113,23 @@ class DeltaDetector:
         self._minimum = np.asarray(self.settings.minimum, dtype=np.float64)
         self._noise_ms = np.zeros(n_channels)
         self._noise_ready = False
-        self.reference_peak = np.zeros(n_channels)
         self._next: int | None = None  # first index not yet examined
         self._arming = max(1, round(self.settings.arming_s * sample_rate_hz))
+        self._noise_every = max(1, round(0.05 * sample_rate_hz))  # noise re-estimated every ~50 ms
+        self._since_noise = 0
+        self._thresholds: np.ndarray | None = None
+        self._reference_peak = np.zeros(n_channels)
         self._learned = 0  # delta samples seen since the last reset
+
+    @property
+    def reference_peak(self) -> np.ndarray:
+        """Per-channel reference peak (V, A) the relative thresholds apply to."""
+        return self._reference_peak
+
+    @reference_peak.setter
+    def reference_peak(self, value: np.ndarray) -> None:
+        self._reference_peak = np.asarray(value, dtype=np.float64)
+        self._thresholds = None
 
     @property
     def armed(self) -> bool:
@@ -141,11 +141,15 @@ class DeltaDetector:
         self._next = None
         self._learned = 0
         self._noise_ready = False
+        self._thresholds = None
 
     def thresholds(self) -> np.ndarray:
         """Current per-channel thresholds (V, A)."""
-        noise = self.settings.noise_factor * np.sqrt(self._noise_ms)
-        return np.maximum(np.maximum(self._minimum, self._relative * self.reference_peak), noise)
+        if self._thresholds is None:
+            noise = self.settings.noise_factor * np.sqrt(self._noise_ms)
+            floor = np.maximum(self._minimum, self._relative * self._reference_peak)
+            self._thresholds = np.maximum(floor, noise)[:, None]
+        return self._thresholds[:, 0]
 
     def skip_to(self, index: int) -> None:
         """Do not examine samples before ``index`` (blanking after an event)."""
@@ -164,13 +168,17 @@ class DeltaDetector:
             return None
         delta = cycle_delta(buffer, start, end, period_samples)
         if not self.armed:
-            self._update_noise(delta)
+            self._update_noise(delta, force=True)
             self._learned += delta.shape[1]
             self._next = end
             return None
         th = self.thresholds()
-        ratio = np.max(np.abs(delta) / th[:, None], axis=0)
-        above = ratio > 1.0
+        exceed = np.abs(delta) > self._thresholds
+        if not exceed.any():  # the common case: nothing happening
+            self._update_noise(delta)
+            self._next = end
+            return None
+        above = exceed.any(axis=0)
         c = self.settings.confirm_samples
         hit: int | None = None
         for i in np.flatnonzero(above):
@@ -200,17 +208,29 @@ class DeltaDetector:
         ratio = np.max(np.abs(cycle_delta(buffer, lo, first, period_samples)) / th[:, None], axis=0)
         k = first
         level = self.settings.backtrack_fraction
-        while k - 1 >= lo and ratio[k - 1 - lo] > level:
+        previous = math.inf
+        # Walk back while the change is still above the backtrack level and growing towards the
+        # confirmation (a fault's superimposed quantity grows from its first sample on).
+        while k - 1 >= lo and level < ratio[k - 1 - lo] < previous:
+            previous = ratio[k - 1 - lo]
             k -= 1
         return k
 
-    def _update_noise(self, delta: np.ndarray) -> None:
-        if delta.shape[1] == 0:
+    def _update_noise(self, delta: np.ndarray, force: bool = False) -> None:
+        """Exponential average of the delta mean square, from one block every ~50 ms."""
+        m = delta.shape[1]
+        if m == 0:
             return
-        ms = np.mean(delta**2, axis=1)
+        self._since_noise += m
+        if self._noise_ready and not force and self._since_noise < self._noise_every:
+            return
+        ms = np.einsum("ij,ij->i", delta, delta) / m
+        self._thresholds = None
         if not self._noise_ready:
             self._noise_ms = ms
             self._noise_ready = True
+            self._since_noise = 0
             return
-        alpha = min(1.0, delta.shape[1] / (self.settings.noise_time_constant_s * self.sample_rate_hz))
+        alpha = min(1.0, self._since_noise / (self.settings.noise_time_constant_s * self.sample_rate_hz))
+        self._since_noise = 0
         self._noise_ms = (1.0 - alpha) * self._noise_ms + alpha * ms

@@ -14,7 +14,13 @@ from sma3_meter.dsp.buffer import SampleBuffer, SampleGapError
 from sma3_meter.dsp.estimator import CHANNELS, PhasorEstimator, PhasorSample, estimate_frequency, phasors_at
 from sma3_meter.dsp.frequency import FrequencyTracker, rotation_frequency
 from sma3_meter.dsp.phasor import advance, dft_phasors, samples_per_cycle, synchro_rotation, waveform
-from sma3_meter.dsp.sequence import A_OPERATOR, from_sequence, per_phase_power, sequence_components
+from sma3_meter.dsp.sequence import (
+    A_OPERATOR,
+    from_sequence,
+    per_phase_power,
+    positive_sequence,
+    sequence_components,
+)
 
 __all__ = [
     "A_OPERATOR",
@@ -30,6 +36,7 @@ __all__ = [
     "from_sequence",
     "per_phase_power",
     "phasors_at",
+    "positive_sequence",
     "rotation_frequency",
     "samples_per_cycle",
     "sequence_components",

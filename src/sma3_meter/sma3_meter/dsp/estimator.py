@@ -6,6 +6,8 @@ Also one-shot helpers on whole arrays (e.g. a COMTRADE record): :func:`phasors_a
 
 from __future__ import annotations
 
+import cmath
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +15,7 @@ import numpy as np
 from sma3_meter.dsp.buffer import SampleBuffer
 from sma3_meter.dsp.frequency import FrequencyTracker
 from sma3_meter.dsp.phasor import dft_phasors, samples_per_cycle, synchro_rotation
-from sma3_meter.dsp.sequence import per_phase_power, sequence_components
+from sma3_meter.dsp.sequence import per_phase_power, positive_sequence, sequence_components
 
 __all__ = [
     "CHANNELS",
@@ -229,8 +231,8 @@ class PhasorEstimator:
         # Track with the positive sequence referred to the window centre (no phase error from a
         # demodulation-frequency error there), see FrequencyTracker.update.
         half = (samples_per_cycle(self.sample_rate_hz, f_used) - 1) / 2.0
-        to_centre = np.exp(-2j * np.pi * (f_used - self.nominal_hz) * half / self.sample_rate_hz)
-        v1_centre = complex(sequence_components(phasors[:3])[1]) * to_centre
+        to_centre = cmath.exp(-2j * math.pi * (f_used - self.nominal_hz) * half / self.sample_rate_hz)
+        v1_centre = positive_sequence(*phasors[:3].tolist()) * to_centre
         f_new = self.tracker.update(index - half, v1_centre)
         if abs(f_new - f_used) > self._retune_hz:
             retuned = self._phasors(index, f_new)

@@ -24,6 +24,7 @@ positive-sequence phasor (:mod:`sma3_meter.dsp.frequency`).
 
 from __future__ import annotations
 
+import cmath
 import math
 from functools import lru_cache
 
@@ -61,12 +62,22 @@ def samples_per_cycle(sample_rate_hz: float, frequency_hz: float) -> int:
     return n
 
 
+@lru_cache(maxsize=64)
+def _offsets(n: int) -> np.ndarray:
+    """Sample offsets from the window's last sample: -(N-1) .. 0."""
+    return np.arange(-(n - 1), 1, dtype=np.float64)
+
+
 @lru_cache(maxsize=256)
 def _kernel(n: int, omega_t: float) -> tuple[np.ndarray, complex, float]:
-    """Demodulation weights (N,), image factor Q and 1/(1-|Q|^2) for ``omega_t = w T`` (rad/sample)."""
-    m = np.arange(-(n - 1), 1, dtype=np.float64)  # sample offsets from the window's last sample
-    weights = (SQRT2 / n) * np.exp(-1j * omega_t * m)
-    q = complex(np.mean(np.exp(-2j * omega_t * m)))
+    """Demodulation weights as a real (N, 2) matrix [Re, Im], image factor Q and 1/(1-|Q|^2) for
+    ``omega_t = w T`` (rad/sample). Real weights let the DFT of real samples run as one real
+    matrix product."""
+    complex_weights = (SQRT2 / n) * np.exp(-1j * omega_t * _offsets(n))
+    weights = np.ascontiguousarray(np.stack([complex_weights.real, complex_weights.imag], axis=1))
+    # Q = 1/N sum_{m=-(N-1)}^{0} exp(-2j w m): a geometric series.
+    z = cmath.exp(2j * omega_t)
+    q = n + 0j if abs(z - 1.0) < 1e-15 else (1.0 - z**n) / (n * (1.0 - z))
     return weights, q, 1.0 / (1.0 - abs(q) ** 2)
 
 
@@ -102,7 +113,8 @@ def dft_phasors(
     window = np.asarray(window, dtype=np.float64)
     n = window.shape[-1]
     weights, q, norm = _kernel(n, _quantize(2.0 * math.pi * frequency_hz / sample_rate_hz))
-    y = window @ weights
+    re_im = window @ weights
+    y = re_im[..., 0] + 1j * re_im[..., 1]
     if not corrected:
         return y
     return (y - q * np.conj(y)) * norm
@@ -114,7 +126,7 @@ def synchro_rotation(sample_index: int, sample_rate_hz: float, nominal_hz: float
     Computed without loss of precision for large sample indices when ``fs`` and ``f0`` are integers.
     """
     turns = math.fmod(float(sample_index) * nominal_hz, sample_rate_hz) / sample_rate_hz
-    return complex(np.exp(-2j * math.pi * turns))
+    return cmath.exp(-2j * math.pi * turns)
 
 
 def advance(

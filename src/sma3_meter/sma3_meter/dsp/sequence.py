@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["A_OPERATOR", "from_sequence", "per_phase_power", "sequence_components"]
+__all__ = ["A_OPERATOR", "from_sequence", "per_phase_power", "positive_sequence", "sequence_components"]
 
 A_OPERATOR = np.exp(2j * np.pi / 3)
 _A = A_OPERATOR
@@ -29,6 +29,15 @@ def sequence_components(abc: np.ndarray) -> np.ndarray:
     if abc.shape[0] != 3:
         raise ValueError(f"sequence_components needs 3 phases on the first axis, got shape {abc.shape}")
     return np.tensordot(_TO_SEQ, abc, axes=1)
+
+
+_A_PY = complex(_A)
+_A2_PY = complex(_A**2)
+
+
+def positive_sequence(a: complex, b: complex, c: complex) -> complex:
+    """Positive-sequence component ``(Xa + a Xb + a^2 Xc) / 3`` of three phasors (fast scalar form)."""
+    return (complex(a) + _A_PY * complex(b) + _A2_PY * complex(c)) / 3.0
 
 
 def from_sequence(seq: np.ndarray) -> np.ndarray:
