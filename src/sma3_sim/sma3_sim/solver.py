@@ -224,6 +224,10 @@ class Simulator:
             fault = self._read_meters()
             fault_current = circuit.fault_currents()
             fault_voltage = circuit.fault_bus_voltages()
+            # Breaker open: the feeder is dead. Its loads draw nothing at zero voltage; setting them to
+            # zero keeps constant-PQ loads from stalling the iteration (set_loads restores them).
+            dead = net.downstream_buses(feeder_line)
+            circuit.set_loads({b: 0j for b in loads if b in dead and b in circuit.load_name})
             circuit.open_line_terminal(feeder_line, 1)
             try:
                 circuit.solve()

@@ -142,3 +142,17 @@ def test_module_solve_reuses_the_simulator(mini: Network) -> None:
     truth = a.truth()
     assert truth["scenario"]["fault_type"] == "CA"
     assert set(truth["pre"]) == set(mini.meters)
+
+
+def test_constant_power_loads(mini: Network) -> None:
+    """With constant-PQ loads the feeder head carries the set-points (plus losses and charging)."""
+    simulator = Simulator(mini, load_model="pq")
+    solution = simulator.solve(FaultScenario("L3", 0.5, "ABC", load_factor=1.3))
+    head = solution.pre["MH1"]
+    power_kva = complex(np.sum(head.v * np.conj(head.i))) / 1e3
+    expected = sum(solution.actual_loads[b] for b in ("B1", "B2", "B3", "B4", "B5", "B6"))
+    assert power_kva.real == pytest.approx(expected.real, rel=0.01)
+    assert np.abs(solution.post_trip["MH1"].i).max() < 1e-3
+    assert np.abs(solution.fault_current).min() > 2000.0
+    with pytest.raises(ValueError, match="load_model"):
+        Simulator(mini, load_model="zip")
