@@ -19,8 +19,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sma3_catalog.auth import Principal
 from sma3_catalog.configuration import (
@@ -191,7 +193,7 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
         responses={
             201: {"description": "Registered"},
             204: {"description": "Record replaced"},
-            **_errors(401, 403, 422),
+            **_errors(400, 401, 403, 422),
         },
     )
     def put_device(
@@ -212,7 +214,7 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
         """One device record."""
         return service.registry.get(device_id)
 
-    @router.patch("/devices/{device_id}", response_model=Device, responses=_errors(401, 403, 404, 422))
+    @router.patch("/devices/{device_id}", response_model=Device, responses=_errors(400, 401, 403, 404, 422))
     def patch_device(device_id: DeviceIdPath, body: DevicePatch, service: Service, caller: Caller) -> Device:
         """Change some fields (JSON merge patch); refreshes the record's expiry."""
         _check_device_access(caller, device_id)
@@ -298,7 +300,12 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
         spec: ConfigSpec,
         service: Service,
         operator: Operator,
-        if_match: Annotated[str | None, Header(max_length=64)] = None,
+        if_match: Annotated[
+            str | None,
+            Header(
+                pattern=r'^\s*(\*|(W/)?"?\d{1,9}"?)\s*$', description='Expected current version, e.g. "3".'
+            ),
+        ] = None,
     ) -> Response:
         """Store a new configuration version (operators only); announced as event ``configured``."""
         expected = _parse_if_match(if_match)
@@ -452,8 +459,22 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette errors; a 405 lists in ``Allow`` every method the path supports (all routes)."""
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed: set[str] = set()
+        for route in request.app.router.routes:
+            if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
+                allowed.update(route.methods)
+        headers["Allow"] = ", ".join(sorted(allowed))
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
     def handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
         async def handle(_request: Request, exc: Exception) -> JSONResponse:

@@ -7,11 +7,20 @@ them; wrong input is rejected by validation (HTTP 422 with a message naming the 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 #: Device ids: letters, digits and ``_ . : -``; no ``/``, ``+`` or ``#`` so they fit in MQTT topics.
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
@@ -33,7 +42,24 @@ _MAX_TTL_S = 7 * 86400.0
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No coercion (``"5"`` is not an int, ``false`` is not an address) and no unknown fields.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _check_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+#: An IPv4 or IPv6 address as text (normalized).
+IpAddress = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_check_ip),
+    WithJsonSchema({"type": "string", "format": "ip"}),
+]
 
 
 class GridPortion(_Strict):
@@ -49,7 +75,7 @@ class GridPortion(_Strict):
 class Endpoints(_Strict):
     """How to reach a device."""
 
-    ip: IPvAnyAddress | None = Field(None, description="IP address of the device.")
+    ip: IpAddress | None = Field(None, description="IP address of the device.")
     rest_base_url: (
         Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,500}$")] | None
     ) = Field(None, description="Base URL of the device's own REST API (http or https).")
@@ -83,10 +109,10 @@ class DeviceRegistration(_Strict):
 class DevicePatch(_Strict):
     """Body of ``PATCH /devices/{id}`` (JSON merge patch: given fields replace, nested objects merge)."""
 
-    role: Role | None = None
+    role: Role = Field(None, description="New role (cannot be null).")  # type: ignore[assignment]
     grid: dict[str, GridName | None] | None = None
     endpoints: dict[str, Any] | None = None
-    algorithms: list[AlgorithmName] | None = Field(None, max_length=32)
+    algorithms: list[AlgorithmName] = Field(None, max_length=32)  # type: ignore[assignment]
     firmware_version: Text | None = None
     config_version: int | None = Field(None, ge=0, le=2**31 - 1)
     ttl: float | None = Field(None, gt=0, le=_MAX_TTL_S)
@@ -119,7 +145,7 @@ class DeviceStatus(BaseModel):
     The Last Will the catalog hands out is a DeviceStatus with ``state`` ``offline``.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     state: Literal["online", "offline"] = "online"
     algorithms: list[AlgorithmName] | None = Field(None, max_length=32)

@@ -64,7 +64,7 @@ def test_put_config_versions_and_etag(catalog: RunningCatalog) -> None:
         assert r.status_code == 412 and "version 1" in r.json()["detail"]
         r = c.put("/devices/M3/config", json={**spec, "heartbeat_interval_s": 5}, headers={"If-Match": '"1"'})
         assert r.status_code == 200 and r.json()["version"] == 2
-        assert c.put("/devices/M3/config", json=spec, headers={"If-Match": "garbage"}).status_code == 400
+        assert c.put("/devices/M3/config", json=spec, headers={"If-Match": "garbage"}).status_code == 422
         # conditional GET and old versions
         assert c.get("/devices/M3/config", headers={"If-None-Match": '"2"'}).status_code == 304
         assert c.get("/devices/M3/config", headers={"If-None-Match": '"1"'}).status_code == 200

@@ -130,7 +130,7 @@ def test_events_announced_on_mqtt(mqtt_catalog: RunningCatalog, mosquitto_broker
         listener.wait_for(lambda m: m[0] == "sma3/mgmt/events" and json.loads(m[1])["type"] == "deleted")
         events = [json.loads(p)["type"] for t, p, _r in listener.messages if t == "sma3/mgmt/events"]
         assert events == ["created", "configured", "deleted"]
-        topic, payload, _ = listener.wait_for(lambda m: m[0] == "sma3/mgmt/devices/M2/config")
+        _topic, payload, _ = listener.wait_for(lambda m: m[0] == "sma3/mgmt/devices/M2/config")
         assert json.loads(payload) == {"device_id": "M2", "version": 1}
     finally:
         listener.close()
