@@ -121,6 +121,8 @@ class Disturbance:
     reason: str
 
 
+_SQRT2 = float(np.sqrt(2.0))
+
 Event = FaultDetected | FaultCleared | Disturbance | OutageChange
 
 
@@ -179,16 +181,17 @@ class SignalChain:
         reports = self.estimator.push(block, first_index)
         events: list[Event] = []
         for rep in reports:
+            mags = np.abs(rep.phasors)
             if self.state == "NORMAL" and not rep.transient:
                 self._recent.append(rep)
-                self.detector.reference_peak = np.sqrt(2.0) * np.abs(rep.phasors)
+                self.detector.reference_peak = _SQRT2 * mags
             elif (
                 self.state == "FAULTED"
                 and self._fault is not None
                 and rep.sample_index >= self._fault.inception_index + self._blanking + self.n
             ):
-                self.detector.reference_peak = np.sqrt(2.0) * np.abs(rep.phasors)
-            change = self.outage.update(rep.sample_index, np.abs(rep.v))
+                self.detector.reference_peak = _SQRT2 * mags
+            change = self.outage.update(rep.sample_index, mags[:3].tolist())
             if change is not None:
                 events.append(change)
         self._detect(events)

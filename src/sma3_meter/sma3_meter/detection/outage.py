@@ -93,7 +93,7 @@ class OutageMonitor:
     def update(self, sample_index: int, v_mag: Sequence[float] | np.ndarray) -> OutageChange | None:
         """Feed the RMS phase voltages (V) of one cycle report; return an alarm when the state changes."""
         s = self.settings
-        v = tuple(float(x) for x in v_mag)
+        v = tuple(v_mag.tolist() if isinstance(v_mag, np.ndarray) else [float(x) for x in v_mag])
         if len(v) != 3:
             raise ValueError(f"v_mag must hold 3 phase voltages, got {len(v)}")
         self._last_v = (v[0], v[1], v[2])
