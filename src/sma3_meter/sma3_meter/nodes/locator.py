@@ -1,0 +1,254 @@
+"""ROS 2 shell of the fault locator: ``FaultEvent`` in, ``FaultLocation`` out, ``LocateFault`` service.
+
+Runs only when the parameter ``enabled`` is true (the catalog configures ``fault_location`` on
+feeder-head meters); otherwise the node stays idle and says so once.
+
+Parameters
+----------
+enabled : bool
+    Run the locator (default false).
+network : str
+    Network description: shipped name (``turin22``), folder or ``.xlsx``.
+meter_id : str
+    Meter this node locates for (default meter of the service; events name their own meter).
+fault_event_topic, fault_location_topic, phasor_topic, outage_topic : str
+    Topics of ``FaultEvent`` (in), ``FaultLocation`` (out), ``PhasorFrame`` and ``OutageAlarm`` of the
+    other meters (in, used as evidence). Defaults ``fault_event``, ``fault_location``, ``phasors``,
+    ``outage_alarm``.
+service_name : str
+    Name of the ``LocateFault`` service (default ``locate_fault``).
+sag_window_s : float
+    Phasor frames of other meters stamped between inception + 2 cycles and inception + this many
+    seconds are averaged into voltage-sag evidence (default 0.3).
+outage_window_s : float
+    Outage alarms stamped between inception and inception + this many seconds count (default 10).
+
+The algorithm (:func:`sma3_meter.location.pipeline.locate_record`) is the one of ``sma3-locate``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.node import Node
+
+from sma3_grid.comtrade import ComtradeError, read_comtrade
+from sma3_grid.io import load_network
+from sma3_interfaces.msg import FaultCandidate, FaultEvent, FaultLocation, OutageAlarm, PhasorFrame
+from sma3_interfaces.srv import LocateFault
+from sma3_meter.location import LocationError, OutageEvidence, SagEvidence, evidence_meters
+from sma3_meter.location.pipeline import RecordLocation, locate_record, with_evidence
+
+__all__ = ["LocatorNode", "main"]
+
+_BAD_QUALITY = PhasorFrame.QUALITY_SATURATED | PhasorFrame.QUALITY_GAP | PhasorFrame.QUALITY_TRANSIENT
+_OUTAGE_KINDS = (OutageAlarm.LAST_GASP, OutageAlarm.LOSS_OF_VOLTAGE)
+_BASE_MVA = 100.0
+
+
+def _to_datetime(stamp: Time) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(
+        seconds=stamp.sec, microseconds=stamp.nanosec / 1e3
+    )
+
+
+def _to_time(when: datetime) -> Time:
+    ns = round((when - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1e9)
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+class LocatorNode(Node):
+    """The locator node; see the module notes for parameters and topics."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("locator", **kwargs)  # type: ignore[arg-type]
+        self.declare_parameter("enabled", False)
+        self.declare_parameter("network", "")
+        self.declare_parameter("meter_id", "")
+        self.declare_parameter("fault_event_topic", "fault_event")
+        self.declare_parameter("fault_location_topic", "fault_location")
+        self.declare_parameter("phasor_topic", "phasors")
+        self.declare_parameter("outage_topic", "outage_alarm")
+        self.declare_parameter("service_name", "locate_fault")
+        self.declare_parameter("sag_window_s", 0.3)
+        self.declare_parameter("outage_window_s", 10.0)
+        self.enabled = bool(self.get_parameter("enabled").value)
+        if not self.enabled:
+            self.get_logger().info("fault location disabled (parameter enabled is false)")
+            return
+        source = str(self.get_parameter("network").value)
+        if not source:
+            raise ValueError("locator: parameter 'network' is empty; name a network description")
+        self.net = load_network(source)
+        self.meter_id = str(self.get_parameter("meter_id").value)
+        if self.meter_id and self.meter_id not in self.net.meters:
+            raise ValueError(f"locator: meter_id {self.meter_id!r} is not in network {self.net.info.name!r}")
+        self.sag_window_s = float(self.get_parameter("sag_window_s").value)
+        self.outage_window_s = float(self.get_parameter("outage_window_s").value)
+        self._frames: dict[str, deque[PhasorFrame]] = {}
+        self._outages: dict[str, deque[OutageAlarm]] = {}
+        self.publisher = self.create_publisher(
+            FaultLocation, str(self.get_parameter("fault_location_topic").value), 10
+        )
+        self.create_subscription(
+            FaultEvent, str(self.get_parameter("fault_event_topic").value), self._on_event, 10
+        )
+        self.create_subscription(
+            PhasorFrame, str(self.get_parameter("phasor_topic").value), self._on_frame, 100
+        )
+        self.create_subscription(
+            OutageAlarm, str(self.get_parameter("outage_topic").value), self._on_outage, 50
+        )
+        self.create_service(LocateFault, str(self.get_parameter("service_name").value), self._on_request)
+        self.get_logger().info(
+            f"fault location on network {self.net.info.name!r} for meter {self.meter_id!r}"
+        )
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _on_frame(self, msg: PhasorFrame) -> None:
+        self._frames.setdefault(msg.meter_id, deque(maxlen=200)).append(msg)
+
+    def _on_outage(self, msg: OutageAlarm) -> None:
+        self._outages.setdefault(msg.meter_id, deque(maxlen=20)).append(msg)
+
+    def _on_event(self, msg: FaultEvent) -> None:
+        meter_id = msg.meter_id or self.meter_id
+        if not msg.record_path:
+            self.get_logger().warning(f"fault event {msg.event_id!r}: no record, cannot locate")
+            return
+        try:
+            location = self.locate(msg.record_path, meter_id, msg.event_id)
+        except (LocationError, ComtradeError, OSError) as exc:
+            self.get_logger().error(f"fault event {msg.event_id!r}: {exc}")
+            return
+        self.publisher.publish(location)
+        best = location.candidates[0] if location.candidates else None
+        where = (
+            "no feasible location"
+            if best is None
+            else (f"{best.line_id} {best.distance_from_upstream_km * 1e3:.0f} m from {best.upstream_bus}")
+        )
+        self.get_logger().info(f"fault {msg.event_id!r} {location.fault_type}: {where}")
+
+    def _on_request(
+        self, request: LocateFault.Request, response: LocateFault.Response
+    ) -> LocateFault.Response:
+        meter_id = request.meter_id or self.meter_id
+        try:
+            response.location = self.locate(request.record_path, meter_id, "")
+            response.success = True
+            response.message = ""
+        except (LocationError, ComtradeError, OSError) as exc:
+            response.success = False
+            response.message = " ".join(str(exc).split())
+        return response
+
+    # -- work -----------------------------------------------------------------------------------
+    def _evidence(
+        self, meter_id: str, inception: datetime, period_s: float
+    ) -> list[SagEvidence | OutageEvidence]:
+        out: list[SagEvidence | OutageEvidence] = []
+        start = inception + timedelta(seconds=2 * period_s)
+        stop = inception + timedelta(seconds=self.sag_window_s)
+        last = inception + timedelta(seconds=self.outage_window_s)
+        for other in evidence_meters(self.net, meter_id):
+            frames = [
+                f.v_mag
+                for f in self._frames.get(other, ())
+                if not f.quality & _BAD_QUALITY and start <= _to_datetime(f.header.stamp) <= stop
+            ]
+            if frames:
+                out.append(SagEvidence(other, np.mean(np.array(frames, dtype=float), axis=0)))
+            alarms = [
+                a
+                for a in self._outages.get(other, ())
+                if a.kind in _OUTAGE_KINDS and inception <= _to_datetime(a.header.stamp) <= last
+            ]
+            if alarms:
+                out.append(OutageEvidence(other, True))
+        return out
+
+    def locate(self, record_path: str, meter_id: str, event_id: str) -> FaultLocation:
+        """Locate the fault of a record and build the ``FaultLocation`` message.
+
+        Raises
+        ------
+        LocationError, ComtradeError, OSError
+            Bad record, unknown meter, no fault in the record.
+        """
+        if not meter_id:
+            raise LocationError("no meter id: the request names none and parameter meter_id is empty")
+        if meter_id not in self.net.meters:
+            raise LocationError(f"meter {meter_id!r} is not in network {self.net.info.name!r}")
+        path = Path(record_path)
+        if not path.is_file():
+            raise LocationError(f"record {record_path!r}: no such file")
+        record = read_comtrade(path)
+        located = locate_record(self.net, record, meter_id)
+        inception = record.start_time + timedelta(seconds=located.inception_s)
+        evidence = self._evidence(meter_id, inception, 1.0 / self.net.info.frequency_hz)
+        if evidence:
+            located = with_evidence(self.net, located, evidence)
+        return self._message(located, event_id, inception, [e.meter_id for e in evidence])
+
+    def _message(
+        self, located: RecordLocation, event_id: str, inception: datetime, evidence: Sequence[str]
+    ) -> FaultLocation:
+        msg = FaultLocation()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = located.meter_id
+        msg.event_id = event_id
+        msg.meter_id = located.meter_id
+        msg.fault_type = located.fault_type
+        msg.inception_s = float(located.inception_s)
+        msg.inception_time = _to_time(inception)
+        z_base = (self.net.info.nominal_kv * 1e3) ** 2 / (_BASE_MVA * 1e6)
+        for c in located.result.candidates:
+            msg.candidates.append(
+                FaultCandidate(
+                    line_id=c.line_id,
+                    upstream_bus=c.upstream_bus,
+                    downstream_bus=c.downstream_bus,
+                    upstream_substation=c.upstream_substation,
+                    downstream_substation=c.downstream_substation,
+                    distance_from_upstream_km=float(c.distance_from_upstream_km),
+                    distance_from_meter_km=float(c.distance_from_meter_km),
+                    fault_resistance_ohm=float(c.fault_resistance_ohm),
+                    fault_reactance_ohm=0.0,
+                    score=float(c.score),
+                    residual=float(c.residual_ohm / z_base),
+                )
+            )
+        msg.evidence_meters = sorted(set(evidence))
+        msg.computation_time_s = float(located.computation_time_s)
+        return msg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``locator`` executable."""
+    rclpy.init(args=list(argv) if argv is not None else sys.argv)
+    try:
+        node = LocatorNode()
+    except (ValueError, LocationError, OSError) as exc:
+        print(f"locator: {' '.join(str(exc).split())}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
