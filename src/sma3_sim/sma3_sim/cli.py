@@ -5,7 +5,8 @@ Commands
 ``sma3-sim fault --network NET --line ID --at 0.5 --type AG --rf 0.001 [--rg 0.001] [--meter ID ...]
 [--rate 3200] [--seed S] [--trip-after S] [--plot] --out DIR``
     One scenario: ``DIR/<meter>.cfg/.dat`` per meter (all meters of the network unless ``--meter``),
-    ``DIR/truth.json`` (scenario, exact phasors, fault current, distances, sampling details) and with
+    ``DIR/truth.json`` (scenario, exact phasors of the recorded meters, fault current, distances,
+    sampling details) and with
     ``--plot`` ``DIR/<meter>.png``.
 
 ``sma3-sim sweep --network NET --cases N --seed S --out DIR [--rf-max 50] [--load-spread 0.3] ...``
@@ -140,6 +141,9 @@ def _write_case(
     scenario = solution.scenario
     line = net.lines[scenario.line_id]
     truth = solution.truth()
+    # exact phasors of the recorded meters only (distances etc. stay for every meter)
+    truth["pre"] = {m: solution.pre[m].to_dict() for m in meters}
+    truth["fault"] = {m: solution.fault[m].to_dict() for m in meters}
     truth.update(
         {
             "upstream_bus": net.upstream_bus(scenario.line_id),
