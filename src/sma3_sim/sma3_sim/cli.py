@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_sweep(args)
     except (NetworkError, ScenarioError, ComtradeError, SolverError, ValueError, KeyError, OSError) as exc:
         reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        sys.stderr.write(f"sma3-sim: error: {reason}\n")
+        sys.stderr.write(f"sma3-sim: error: {' '.join(str(reason).split())}\n")
         return 2
 
 

@@ -29,7 +29,7 @@ description is accepted.
 from __future__ import annotations
 
 import numpy as np
-from dss import DSS
+from dss import DSS, DSSException
 from dss.ICircuit import ICircuit
 
 from sma3_grid.model import Network
@@ -127,7 +127,7 @@ class DssCircuit:
     def _command(self, command: str) -> None:
         try:
             self._text.Command = command
-        except Exception as exc:  # dss-python raises DSSException; re-raise with the command
+        except DSSException as exc:
             raise SolverError(f"OpenDSS rejected {command!r}: {exc}") from exc
 
     def _line_spec(self, line_id: str, length_km: float) -> str:
@@ -257,7 +257,7 @@ class DssCircuit:
         solution = self._ckt.Solution
         try:
             solution.Solve()
-        except Exception as exc:
+        except DSSException as exc:
             raise SolverError(f"OpenDSS solve failed: {exc}") from exc
         if not solution.Converged:
             raise SolverError(f"OpenDSS solution did not converge after {solution.Iterations} iterations")
