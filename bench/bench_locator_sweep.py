@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -217,13 +218,13 @@ def _stats(values: list[float]) -> str:
     )
 
 
-def summarize(cases: list[Case]) -> dict[str, object]:
+def summarize(cases: list[Case]) -> dict[str, Any]:
     n = len(cases)
 
     def frac(attr: str) -> float:
         return sum(bool(getattr(c, attr)) for c in cases) / n
 
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "cases": n,
         "type_correct": sum(c.detected_type == c.fault_type for c in cases) / n,
         "head_in_candidates": frac("in_head"),
@@ -244,7 +245,7 @@ def summarize(cases: list[Case]) -> dict[str, object]:
     }
     for b, (lo, hi) in enumerate(BINS):
         sub = [c for c in cases if c.rf_bin == b]
-        summary["bins"][f"{lo:g}-{hi:g} ohm"] = {  # type: ignore[index]
+        summary["bins"][f"{lo:g}-{hi:g} ohm"] = {
             "cases": len(sub),
             "head_in_candidates": sum(c.in_head for c in sub) / max(1, len(sub)),
             "sag_top1": sum(c.top1_sag for c in sub) / max(1, len(sub)),
@@ -277,7 +278,7 @@ def main() -> int:
         f"top-1 {s['sag_top1']:.3f}, top-3 {s['sag_top3']:.3f}, ties {s['sag_ties']}, "
         f"top-1 excluding ties {s['sag_top1_excluding_ties']:.3f}"
     )
-    for name, b in s["bins"].items():  # type: ignore[union-attr]
+    for name, b in s["bins"].items():
         print(
             f"rf {name:>9}: {b['cases']} cases, in-candidates {b['head_in_candidates']:.3f}, "
             f"top-1 with sags {b['sag_top1']:.3f}, mean candidates {b['mean_candidates']:.2f}"

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -138,7 +139,7 @@ def test_locate_fault_service(ros: SingleThreadedExecutor, record_cfg: Path, tmp
     locator = _locator(ros, enabled=True, network="mini", meter_id="MH1")
     client_node = Node("locator_client")
     ros.add_node(client_node)
-    client = client_node.create_client(LocateFault, "locate_fault")
+    client: Any = client_node.create_client(LocateFault, "locate_fault")
     _spin_until(ros, client.service_is_ready, "the LocateFault service")
 
     def call(path: str, meter: str = "") -> LocateFault.Response:

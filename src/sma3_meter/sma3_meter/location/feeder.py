@@ -54,8 +54,13 @@ class PhasorsLike(Protocol):
         Complex (3,) RMS currents flowing from the meter bus into the measured line, in A.
     """
 
-    v: np.ndarray
-    i: np.ndarray
+    @property
+    def v(self) -> np.ndarray:
+        """Voltages, V."""
+
+    @property
+    def i(self) -> np.ndarray:
+        """Currents, A."""
 
 
 # The transformation matrices of sma3_meter.dsp.sequence, as (3, 3) arrays for the last axis.
@@ -316,10 +321,10 @@ class FeederModel:
         for _ in range(iterations):
             load_va = base.real * kp + 1j * base.imag * kq
             y1 = self.load_admittance(load_va, v_mag)
-            _, input_y, transfer = self._ladder_one(1, y1)
+            _, input_1, transfer_1 = self._ladder_one(1, y1)
             previous = (kp, kq)
             if actual_va is None and s_total > 0.0:
-                s_in = 3.0 * abs(v1) ** 2 * input_y[0].conjugate()
+                s_in = 3.0 * abs(v1) ** 2 * input_1[0].conjugate()
                 s_loads = complex(np.sum(load_va))
                 target = s_meas - (s_in - s_loads)
                 kp = max(target.real / p_total, 0.0) if p_total > 0.0 else 1.0
@@ -327,7 +332,7 @@ class FeederModel:
             if not at_nominal_voltage:
                 v = [0j] * self.n_sections
                 for k in range(self.n_sections):
-                    v[k] = transfer[k] * (v1 if parent[k] < 0 else v[parent[k]])
+                    v[k] = transfer_1[k] * (v1 if parent[k] < 0 else v[parent[k]])
                 v_mag = np.abs(np.array(v))
             elif abs(kp - previous[0]) + abs(kq - previous[1]) < 1e-12:
                 break

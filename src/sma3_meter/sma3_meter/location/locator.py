@@ -719,22 +719,22 @@ def locate(
     weights = [math.exp(item[0] - top) for item in raw]
     total = sum(weights)
     candidates = []
-    for (_, k, ev_misfit), w in zip(raw, weights, strict=True):
-        d = float(sol.x[k]) * float(model.length[k])
-        th = sol.theta[k]
+    for (_, j, ev_misfit), w in zip(raw, weights, strict=True):
+        d = float(sol.x[j]) * float(model.length[j])
+        th = sol.theta[j]
         rg = float(th[1]) if names == ("rf", "rg") else None
         candidates.append(
             Candidate(
-                line_id=model.line_ids[k],
-                upstream_bus=model.up_bus[k],
-                downstream_bus=model.down_bus[k],
-                upstream_substation=_substation_up(net, model, k),
-                downstream_substation=_substation_down(net, model, k),
+                line_id=model.line_ids[j],
+                upstream_bus=model.up_bus[j],
+                downstream_bus=model.down_bus[j],
+                upstream_substation=_substation_up(net, model, j),
+                downstream_substation=_substation_down(net, model, j),
                 distance_from_upstream_km=d,
-                distance_from_meter_km=float(model.dist_up[k]) + d,
+                distance_from_meter_km=float(model.dist_up[j]) + d,
                 fault_resistance_ohm=float(th[0]),
                 ground_resistance_ohm=rg,
-                residual_ohm=float(sol.misfit[k]),
+                residual_ohm=float(sol.misfit[j]),
                 evidence_misfit=ev_misfit,
                 score=w / total,
             )
