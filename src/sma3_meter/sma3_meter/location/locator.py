@@ -7,9 +7,11 @@ other meters.
 
 Method
 ------
-1. *Load model* (:meth:`FeederModel.estimate_loads`): the forecast loads are scaled so that the
-   model reproduces the measured pre-fault power, then frozen into constant impedances at their
-   pre-fault voltages, so that in the fault state their currents follow the depressed voltages.
+1. *Load model* (:meth:`FeederModel.estimate_loads`): the forecast loads are scaled (P and Q
+   separately) so that the model reproduces the measured pre-fault power, losses and cable
+   charging included, and turned into constant impedances (drawing their power at nominal
+   voltage, or optionally at their pre-fault voltage), so that in the fault state their currents
+   follow the depressed voltages.
 2. *Walk* (:meth:`FeederModel.fault_pass`): depth-first from the meter, the fault-state voltages and
    currents are carried across each section (pi model with the cable capacitance) to its
    downstream bus; there the load current and the currents drawn by the other laterals (input
@@ -23,12 +25,19 @@ Method
    data and loads the misfit is zero at the true point. This is the iterative load-compensated
    method of Girgis et al. and Das et al. and the extended formulation of Salim and Bretas, solved
    directly in ``d`` instead of by successive substitution.
-4. *Feasibility and ranking*: a section yields a candidate when the best ``d`` lies inside it (with a
-   small tolerance). Sections on different laterals at the same electrical distance all qualify
-   (multiple estimation); candidates are scored by their misfit and, when given, by voltage-sag
-   magnitudes (:class:`SagEvidence`) and outage alarms (:class:`OutageEvidence`) of other meters:
-   for each candidate the fault-state voltages at those meters are predicted through the passive
-   laterals, and the protective device that would trip is found.
+4. *Candidates*: the misfit is minimised along every section (clamped onto it); a section is a
+   candidate when its misfit exceeds the best section's by at most ``candidate_sigmas`` times its
+   uncertainty. The uncertainty combines a floor, the load-model error and the measurement noise
+   (standard errors of the averaged phasors, :class:`.record.RecordPhasors`): a resistive fault
+   is located from the angle of a small fault current, so its candidate set widens to the
+   sections the noise cannot exclude. Sections on different laterals at the same electrical
+   distance all qualify (multiple estimation).
+5. *Ranking*: scores are Gaussian likelihoods of the misfit excess, normalised to sum to 1. With
+   evidence the position on each candidate section is re-estimated by maximising the joint
+   likelihood with the voltage-sag magnitudes of other meters (:class:`SagEvidence`, predicted
+   through the passive laterals; meters below the fault see the fault-point voltage, so sags
+   also sharpen the distance) and outage reports (:class:`OutageEvidence`, checked against the
+   protective device that would trip).
 
 References
 ----------
