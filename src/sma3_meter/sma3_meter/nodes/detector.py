@@ -1,0 +1,263 @@
+"""ROS 2 phasor/detection node: ``WaveformFrame`` -> ``PhasorFrame``, ``FaultEvent`` (+ COMTRADE
+record), ``OutageAlarm``.
+
+Every frame goes through :class:`sma3_meter.detection.SignalChain`; each cycle report becomes a
+``PhasorFrame``; each fault a COMTRADE record (``record_pre_s`` + ``record_post_s`` around the
+inception, :class:`sma3_meter.records.RecordCapture`), a ``FaultEvent`` and a log line; loss of
+voltage and restoration an ``OutageAlarm``. On SIGTERM/SIGPWR the node publishes a last-gasp
+``OutageAlarm`` before the process exits.
+
+Parameters
+----------
+meter_id : str
+    Meter id (only frames of this meter are processed; '' = any).
+bus_id : str
+    Bus of the meter, written in outage alarms.
+nominal_hz : float
+    Nominal frequency, Hz.
+nominal_voltage_v : float
+    Nominal phase-to-ground RMS voltage, V (outage thresholds).
+record_dir : str
+    Folder of the COMTRADE records.
+record_pre_s, record_post_s : float
+    Record window before/after inception, s (0.5 + 0.5).
+record_binary : bool
+    BINARY (default) or ASCII ``.dat``.
+publish_on : str
+    ``record`` (default): the ``FaultEvent`` is published once its record is on disk (``record_post_s``
+    after inception), so consumers can read ``record_path`` right away. ``detection``: published as
+    soon as the fault is classified (one cycle after inception, the lowest latency); ``record_path``
+    then names the record that appears ``record_post_s`` after inception.
+report_sags : bool
+    Also report faults seen only as voltage sags (not on the measured line) as ``FaultEvent``.
+waveform_topic, phasor_topic, fault_topic, outage_topic : str
+    Topics (``waveform``, ``phasors``, ``fault_event``, ``outage_alarm``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from sma3_interfaces.msg import FaultEvent, OutageAlarm, PhasorFrame, WaveformFrame
+from sma3_meter.detection import (
+    ChainSettings,
+    Disturbance,
+    FaultCleared,
+    FaultDetected,
+    OutageChange,
+    OutageSettings,
+    SignalChain,
+    install_last_gasp_handler,
+)
+from sma3_meter.nodes.convert import block_from_msg, fault_event_msg, outage_alarm_msg, phasor_frame_msg
+from sma3_meter.records import RecordCapture, event_id
+
+__all__ = ["DetectorNode", "main"]
+
+
+class DetectorNode(Node):
+    """Phasors, fault and outage detection of one meter's waveform stream."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("detector", **kwargs)  # type: ignore[arg-type]
+        p = self.declare_parameter
+        p("meter_id", "")
+        p("bus_id", "")
+        p("nominal_hz", 50.0)
+        p("nominal_voltage_v", 22000.0 / math.sqrt(3.0))
+        p("record_dir", "records")
+        p("record_pre_s", 0.5)
+        p("record_post_s", 0.5)
+        p("record_binary", True)
+        p("publish_on", "record")
+        p("report_sags", False)
+        p("waveform_topic", "waveform")
+        p("phasor_topic", "phasors")
+        p("fault_topic", "fault_event")
+        p("outage_topic", "outage_alarm")
+        value = self._param
+        self.meter_id = str(value("meter_id"))
+        self.bus_id = str(value("bus_id"))
+        self.nominal_hz = float(value("nominal_hz"))
+        self.publish_on = str(value("publish_on"))
+        if self.publish_on not in ("record", "detection"):
+            raise ValueError(f"detector: publish_on must be 'record' or 'detection', got {self.publish_on!r}")
+        self.record_dir = Path(str(value("record_dir"))).resolve()
+        self.settings = ChainSettings(
+            outage=OutageSettings(nominal_voltage_v=float(value("nominal_voltage_v"))),
+            report_sags=bool(value("report_sags")),
+        )
+        self.phasor_pub = self.create_publisher(PhasorFrame, str(value("phasor_topic")), 50)
+        self.fault_pub = self.create_publisher(FaultEvent, str(value("fault_topic")), 10)
+        self.outage_pub = self.create_publisher(OutageAlarm, str(value("outage_topic")), 10)
+        self.create_subscription(WaveformFrame, str(value("waveform_topic")), self._on_frame, 50)
+        self.chain: SignalChain | None = None
+        self.capture: RecordCapture | None = None
+        self._rate = 0.0
+        self._anchor: tuple[int, datetime] = (0, datetime(1970, 1, 1, tzinfo=timezone.utc))
+        self._saturated_until = -1
+        self._gap_until = -1
+        self._waiting: dict[str, FaultEvent] = {}  # event id -> FaultEvent waiting for its record
+        self.faults_published = 0
+        self.get_logger().info(
+            f"detector for meter {self.meter_id or '(any)'}: records in {self.record_dir}, "
+            f"FaultEvent on {self.publish_on}"
+        )
+
+    def _param(self, name: str):  # type: ignore[no-untyped-def]
+        return self.get_parameter(name).value
+
+    # -- time ------------------------------------------------------------------------------------
+    def _time_of(self, index: int) -> datetime:
+        first, when = self._anchor
+        return when + timedelta(seconds=(index - first) / self._rate)
+
+    # -- input -----------------------------------------------------------------------------------
+    def _on_frame(self, msg: WaveformFrame) -> None:
+        if self.meter_id and msg.meter_id != self.meter_id:
+            return
+        try:
+            block = block_from_msg(msg)
+        except ValueError as exc:
+            self.get_logger().error(str(exc))
+            return
+        if self.chain is None or msg.sample_rate_hz != self._rate:
+            self._start(msg)
+        assert self.chain is not None and self.capture is not None
+        self._anchor = (block.first_index, block.first_time)
+        n = block.n_samples
+        window = self.chain.n
+        if any(block.saturated):
+            self._saturated_until = block.first_index + n - 1 + window - 1  # last window touching it
+        if block.gap_samples:
+            self._gap_until = block.first_index + window - 1
+        out = self.chain.process(block.samples, block.first_index)
+        for path in self.capture.push(block.samples, block.first_index, block.first_time):
+            self._on_record(path)
+        for rep in out.reports:
+            quality = 0
+            if (
+                rep.sample_index <= self._saturated_until
+                and rep.sample_index - window < self._saturated_until
+            ):
+                quality |= PhasorFrame.QUALITY_SATURATED
+            if rep.sample_index <= self._gap_until:
+                quality |= PhasorFrame.QUALITY_GAP
+            self.phasor_pub.publish(
+                phasor_frame_msg(rep, self._meter(msg), self._time_of(rep.sample_index), quality)
+            )
+        for event in out.events:
+            self._on_event(event, msg)
+
+    def _meter(self, msg: WaveformFrame) -> str:
+        return self.meter_id or msg.meter_id
+
+    def _start(self, msg: WaveformFrame) -> None:
+        self._rate = float(msg.sample_rate_hz)
+        self.chain = SignalChain(self._rate, self.nominal_hz, self.settings)
+        self.capture = RecordCapture(
+            self._meter(msg),
+            self._rate,
+            self.nominal_hz,
+            self.record_dir,
+            pre_s=float(self._param("record_pre_s")),
+            post_s=float(self._param("record_post_s")),
+            binary=bool(self._param("record_binary")),
+        )
+
+    # -- output ----------------------------------------------------------------------------------
+    def _on_event(self, event: object, msg: WaveformFrame) -> None:
+        meter = self._meter(msg)
+        log = self.get_logger()
+        if isinstance(event, FaultDetected):
+            assert self.capture is not None
+            inception = self._time_of(event.inception_index)
+            eid = event_id(meter, inception)
+            self.capture.trigger(event.inception_index, name=eid)
+            path = self.record_dir / f"{eid}.cfg"
+            fault_msg = fault_event_msg(
+                event,
+                eid,
+                meter,
+                inception,
+                self._time_of(event.prefault.sample_index),
+                self._time_of(event.fault.sample_index),
+                str(path),
+                datetime.now(timezone.utc),
+            )
+            mags = np.abs(event.fault.i)
+            log.info(
+                f"FAULT {event.fault_type} at {inception.isoformat()} (sample {event.inception_index}), "
+                f"fault currents {np.round(mags, 1).tolist()} A; record {path}"
+            )
+            if self.publish_on == "detection":
+                self._publish_fault(fault_msg)
+            else:
+                self._waiting[str(path)] = fault_msg
+        elif isinstance(event, FaultCleared):
+            how = "breaker trip" if event.breaker_open else "cleared downstream / self-extinguished"
+            log.info(f"fault cleared at {self._time_of(event.clearing_index).isoformat()} ({how})")
+        elif isinstance(event, OutageChange):
+            self.outage_pub.publish(
+                outage_alarm_msg(event, meter, self.bus_id, self._time_of(event.sample_index))
+            )
+            volts = np.round(event.v_mag, 0).tolist()
+            log.warning(f"outage alarm kind {event.kind}: phases {event.phases}, V {volts}")
+        elif isinstance(event, Disturbance):
+            log.info(f"disturbance at sample {event.index} (not a fault here): {event.reason}")
+
+    def _on_record(self, path: Path) -> None:
+        self.get_logger().info(f"record written: {path}")
+        waiting = self._waiting.pop(str(path), None)
+        if waiting is not None:
+            waiting.header.stamp = self.get_clock().now().to_msg()
+            self._publish_fault(waiting)
+
+    def _publish_fault(self, msg: FaultEvent) -> None:
+        self.fault_pub.publish(msg)
+        self.faults_published += 1
+
+    def flush_records(self) -> None:
+        """Write pending records with the samples received so far (and publish their events)."""
+        if self.capture is not None:
+            for path in self.capture.flush():
+                self._on_record(path)
+
+    def publish_last_gasp(self, reason: str) -> None:
+        """Publish the last-gasp ``OutageAlarm`` (called from the SIGTERM/SIGPWR handler)."""
+        if self.chain is None:
+            return
+        change = self.chain.last_gasp()
+        when = self._time_of(change.sample_index) if change.sample_index >= 0 else datetime.now(timezone.utc)
+        self.outage_pub.publish(outage_alarm_msg(change, self.meter_id, self.bus_id, when))
+        self.get_logger().warning(f"last gasp ({reason}): phases {change.phases}")
+        time.sleep(0.05)  # let the middleware send it before the process goes
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run sma3_meter detector``."""
+    rclpy.init(args=args)
+    node = DetectorNode()
+    install_last_gasp_handler(node.publish_last_gasp)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.flush_records()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
