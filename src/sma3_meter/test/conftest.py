@@ -38,7 +38,7 @@ def device_token(device_id: str) -> str:
 
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str, poll_s: float = 0.05) -> Any:
-    """Return the first truthy ``predicate()`` within ``timeout_s`` s; raise AssertionError naming ``what``."""
+    """First truthy ``predicate()`` within ``timeout_s`` s; AssertionError naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
@@ -56,6 +56,7 @@ class Catalog:
     db_url: str
     management: MosquittoBroker
     data: MosquittoBroker
+    other_data: MosquittoBroker | None = None
     port: int = field(default_factory=free_port)
     server: UvicornServer | None = None
     service: CatalogService | None = None
@@ -73,15 +74,20 @@ class Catalog:
         tokens.add(OPERATOR_TOKEN, Principal(name="operator", role="operator"))
         for device_id in DEVICE_IDS:
             tokens.add(device_token(device_id), Principal(name=device_id, role="device", device_id=device_id))
+        brokers = [
+            BrokerInfo(
+                name="mgmt", purpose="management", host=self.management.host, port=self.management.port
+            ),
+            BrokerInfo(name="data", purpose="data", host=self.data.host, port=self.data.port),
+        ]
+        if self.other_data is not None:
+            brokers.append(
+                BrokerInfo(name="data2", purpose="data", host=self.other_data.host, port=self.other_data.port)
+            )
         settings = CatalogSettings(
             db_url=self.db_url,
             mqtt=MqttSettings(host=self.management.host, port=self.management.port, keepalive_s=5),
-            brokers=[
-                BrokerInfo(
-                    name="mgmt", purpose="management", host=self.management.host, port=self.management.port
-                ),
-                BrokerInfo(name="data", purpose="data", host=self.data.host, port=self.data.port),
-            ],
+            brokers=brokers,
             default_brokers={"management": "mgmt", "data": "data"},
             networks={"mini": "mini"},
             tokens=tokens,

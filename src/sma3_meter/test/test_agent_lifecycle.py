@@ -78,10 +78,11 @@ def test_register_heartbeat_live_reconfigure_then_kill(
     proc.wait(timeout=5)
     _t, will = mgmt.wait_json(status_topic, lambda m: m.get("state") == "offline", 5)
     assert will["reason"] == "last_will"
-    t_expired, event = mgmt.wait_json(
+    t_expired, expired = mgmt.wait_json(
         "sma3/mgmt/events", lambda m: m["type"] == "expired" and m["device_id"] == "MS1", 1.5 + 1.0
     )
     assert t_expired - killed <= 1.5 + 1.0
+    assert expired["reason"] == "offline"  # noticed through the Last Will, not only by the TTL
     assert catalog.device("MS1") is None
 
 
