@@ -15,7 +15,8 @@ reports the strict one-meter protocol.
 
 Columns: section length, ``Xs`` (true distance of the fault from the feeder head), ``X0`` (located
 distance of the best candidate), ``|de| = |X0 - Xs|``, ``de % = |de| / Xs * 100``, the two
-substations of the located section and whether it is the faulted one, and the paper's ``X0``.
+substations bounding the located section (nearest substation buses upstream and downstream of the
+fault) and whether it is the faulted section, and the paper's ``X0``.
 
 Usage::
 
@@ -166,8 +167,8 @@ def run_table(
                 section_length_km=length,
                 xs_km=xs,
                 x0_km=None if best is None else best.distance_from_meter_km,
-                upstream_bus=None if best is None else best.upstream_bus,
-                downstream_bus=None if best is None else best.downstream_bus,
+                upstream_bus=None if best is None else best.upstream_substation,
+                downstream_bus=None if best is None else best.downstream_substation,
                 section_correct=best is not None and best.line_id == line_id,
                 section_correct_head_only=head_best is not None and head_best.line_id == line_id,
                 n_candidates=len(result.candidates),
