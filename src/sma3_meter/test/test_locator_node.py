@@ -31,7 +31,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from sma3_interfaces.msg import FaultEvent, FaultLocation, OutageAlarm, PhasorFrame  # noqa: E402
 from sma3_interfaces.srv import LocateFault  # noqa: E402
-from sma3_meter.nodes.locator import LocatorNode, _to_time  # noqa: E402
+from sma3_meter.nodes.convert import time_from_datetime  # noqa: E402
+from sma3_meter.nodes.locator import LocatorNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
 TIMEOUT_S = 20.0
@@ -106,10 +107,10 @@ def test_fault_event_to_fault_location(
     inception = start + timedelta(seconds=0.5)
     for meter in ("MS1", "MS2"):
         for k in range(3):
-            stamp = _to_time(inception + timedelta(seconds=0.1 + 0.02 * k))
+            stamp = time_from_datetime(inception + timedelta(seconds=0.1 + 0.02 * k))
             frames.publish(_sag_frame(meter, np.abs(solution.fault[meter].v), stamp))
     alarm = OutageAlarm(meter_id="MS2", bus_id="B4", kind=OutageAlarm.LOSS_OF_VOLTAGE)
-    alarm.header.stamp = _to_time(inception + timedelta(seconds=0.3))
+    alarm.header.stamp = time_from_datetime(inception + timedelta(seconds=0.3))
     alarms.publish(alarm)
     _spin_until(
         ros, lambda: len(locator._frames.get("MS2", ())) == 3 and "MS2" in locator._outages, "evidence"
@@ -123,7 +124,7 @@ def test_fault_event_to_fault_location(
     assert loc.meter_id == "MH1"
     assert loc.fault_type == "AB"
     assert abs(loc.inception_s - 0.5) < 1e-3
-    assert loc.inception_time.sec == _to_time(inception).sec
+    assert loc.inception_time.sec == time_from_datetime(inception).sec
     assert loc.evidence_meters == ["MS1", "MS2"]
     best = loc.candidates[0]
     assert best.line_id == "L6"

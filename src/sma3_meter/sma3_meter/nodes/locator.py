@@ -31,12 +31,11 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Time
 from rclpy.node import Node
 
 from sma3_grid.comtrade import ComtradeError, read_comtrade
@@ -45,23 +44,13 @@ from sma3_interfaces.msg import FaultCandidate, FaultEvent, FaultLocation, Outag
 from sma3_interfaces.srv import LocateFault
 from sma3_meter.location import LocationError, OutageEvidence, SagEvidence, evidence_meters
 from sma3_meter.location.pipeline import RecordLocation, locate_record, with_evidence
+from sma3_meter.nodes.convert import datetime_from_time, time_from_datetime
 
 __all__ = ["LocatorNode", "main"]
 
 _BAD_QUALITY = PhasorFrame.QUALITY_SATURATED | PhasorFrame.QUALITY_GAP | PhasorFrame.QUALITY_TRANSIENT
 _OUTAGE_KINDS = (OutageAlarm.LAST_GASP, OutageAlarm.LOSS_OF_VOLTAGE)
 _BASE_MVA = 100.0
-
-
-def _to_datetime(stamp: Time) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(
-        seconds=stamp.sec, microseconds=stamp.nanosec / 1e3
-    )
-
-
-def _to_time(when: datetime) -> Time:
-    ns = round((when - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1e9)
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 class LocatorNode(Node):
@@ -162,14 +151,14 @@ class LocatorNode(Node):
             frames = [
                 f.v_mag
                 for f in self._frames.get(other, ())
-                if not f.quality & _BAD_QUALITY and start <= _to_datetime(f.header.stamp) <= stop
+                if not f.quality & _BAD_QUALITY and start <= datetime_from_time(f.header.stamp) <= stop
             ]
             if frames:
                 out.append(SagEvidence(other, np.mean(np.array(frames, dtype=float), axis=0)))
             alarms = [
                 a
                 for a in self._outages.get(other, ())
-                if a.kind in _OUTAGE_KINDS and inception <= _to_datetime(a.header.stamp) <= last
+                if a.kind in _OUTAGE_KINDS and inception <= datetime_from_time(a.header.stamp) <= last
             ]
             if alarms:
                 out.append(OutageEvidence(other, True))
@@ -208,7 +197,7 @@ class LocatorNode(Node):
         msg.meter_id = located.meter_id
         msg.fault_type = located.fault_type
         msg.inception_s = float(located.inception_s)
-        msg.inception_time = _to_time(inception)
+        msg.inception_time = time_from_datetime(inception)
         z_base = (self.net.info.nominal_kv * 1e3) ** 2 / (_BASE_MVA * 1e6)
         for c in located.result.candidates:
             msg.candidates.append(
