@@ -244,9 +244,10 @@ class MeterAgent:
 
     def _catalog_down(self, why: str) -> None:
         if self.catalog_reachable is not False:
-            log.warning(
-                "%s; running on %s", why, "the cached configuration" if self.config else "nothing yet"
+            keeping = (
+                f"keeping configuration version {self.config.version}" if self.config else "no configuration"
             )
+            log.warning("%s; %s", why, keeping)
         self.catalog_reachable = False
         self.catalog_problem = "catalog unreachable"
         if self.config is None:
