@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +32,9 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from sma3_interfaces.msg import FaultEvent, FaultLocation, OutageAlarm, PhasorFrame  # noqa: E402
 from sma3_interfaces.srv import LocateFault  # noqa: E402
+from sma3_meter.nodes.acquisition import AcquisitionNode  # noqa: E402
 from sma3_meter.nodes.convert import time_from_datetime  # noqa: E402
+from sma3_meter.nodes.detector import DetectorNode  # noqa: E402
 from sma3_meter.nodes.locator import LocatorNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -54,17 +57,27 @@ def record_cfg(mini: Network, solution: FaultSolution, tmp_path_factory: pytest.
     return write_comtrade(record, tmp_path_factory.mktemp("node") / "mh1.cfg")
 
 
+NS = f"/loc{uuid.uuid4().hex[:8]}"  # isolates these tests' topics from other ROS users
+
+
 @pytest.fixture
 def ros() -> Iterator[SingleThreadedExecutor]:
     rclpy.init()
     executor = SingleThreadedExecutor()
     yield executor
+    for node in list(executor.get_nodes()):
+        executor.remove_node(node)
+        node.destroy_node()
     executor.shutdown()
-    rclpy.shutdown()
+    rclpy.try_shutdown()
+
+
+def _params(**values: object) -> list[Parameter]:
+    return [Parameter(k, value=v) for k, v in values.items()]
 
 
 def _locator(executor: SingleThreadedExecutor, **params: object) -> LocatorNode:
-    node = LocatorNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    node = LocatorNode(namespace=NS, parameter_overrides=_params(**params))
     executor.add_node(node)
     return node
 
@@ -91,7 +104,7 @@ def test_fault_event_to_fault_location(
     ros: SingleThreadedExecutor, mini: Network, solution: FaultSolution, record_cfg: Path
 ) -> None:
     locator = _locator(ros, enabled=True, network="mini", meter_id="MH1")
-    probe = Node("locator_probe")
+    probe = Node("locator_probe", namespace=NS)
     ros.add_node(probe)
     received: list[FaultLocation] = []
     probe.create_subscription(FaultLocation, "fault_location", received.append, 10)
@@ -132,13 +145,11 @@ def test_fault_event_to_fault_location(
     assert (best.upstream_substation, best.downstream_substation) == ("B2", "B5")
     assert abs(best.fault_resistance_ohm - 0.8) < 0.2
     assert loc.computation_time_s > 0
-    probe.destroy_node()
-    locator.destroy_node()
 
 
 def test_locate_fault_service(ros: SingleThreadedExecutor, record_cfg: Path, tmp_path: Path) -> None:
-    locator = _locator(ros, enabled=True, network="mini", meter_id="MH1")
-    client_node = Node("locator_client")
+    _locator(ros, enabled=True, network="mini", meter_id="MH1")
+    client_node = Node("locator_client", namespace=NS)
     ros.add_node(client_node)
     client: Any = client_node.create_client(LocateFault, "locate_fault")
     _spin_until(ros, client.service_is_ready, "the LocateFault service")
@@ -158,8 +169,6 @@ def test_locate_fault_service(ros: SingleThreadedExecutor, record_cfg: Path, tmp
     unknown = call(str(record_cfg), "M77")
     assert not unknown.success
     assert "M77" in unknown.message
-    client_node.destroy_node()
-    locator.destroy_node()
 
 
 def test_disabled_node_stays_idle(ros: SingleThreadedExecutor) -> None:
@@ -168,7 +177,46 @@ def test_disabled_node_stays_idle(ros: SingleThreadedExecutor) -> None:
     assert list(locator.subscriptions) == []
     assert not [p for p in locator.publishers if p.msg_type is FaultLocation]
     assert not [s for s in locator.services if s.srv_type is LocateFault]
-    locator.destroy_node()
+
+
+def test_replayed_waveforms_to_fault_location(
+    ros: SingleThreadedExecutor, mini: Network, tmp_path: Path
+) -> None:
+    """End to end over ROS: acquisition (replay) -> detector (FaultEvent + record) -> locator."""
+    solution = solve(mini, FaultScenario("L3", 0.7, "BCG", 0.4, 0.8, load_spread=0.1, seed=3))
+    source = write_comtrade(
+        synthesize(mini, solution, "MH1", SamplingConfig(trip_after_s=0.25), seed=8), tmp_path / "src.cfg"
+    )
+    probe = Node("locator_probe", namespace=NS)
+    ros.add_node(probe)
+    received: list[FaultLocation] = []
+    probe.create_subscription(FaultLocation, "fault_location", received.append, 10)
+    _locator(ros, enabled=True, network="mini", meter_id="MH1")
+    detector = DetectorNode(
+        namespace=NS,
+        parameter_overrides=_params(
+            meter_id="MH1",
+            bus_id="SRC",
+            record_dir=str(tmp_path / "records"),
+            nominal_voltage_v=22000.0 / 3**0.5,
+        ),
+    )
+    ros.add_node(detector)
+    deadline = time.monotonic() + 0.3  # discovery before the data flows
+    while time.monotonic() < deadline:
+        ros.spin_once(timeout_sec=0.02)
+    acquisition = AcquisitionNode(
+        namespace=NS,
+        parameter_overrides=_params(meter_id="MH1", backend="replay", sources=[str(source)], speed=4.0),
+    )
+    ros.add_node(acquisition)
+    _spin_until(ros, lambda: bool(received), "the FaultLocation of the replayed fault")
+    loc = received[0]
+    assert loc.meter_id == "MH1" and loc.fault_type == "BCG"
+    assert loc.event_id  # the detector's event id
+    cand = next(c for c in loc.candidates if c.line_id == "L3")
+    assert abs(cand.distance_from_upstream_km - 0.7 * mini.lines["L3"].length_km) < 0.01
+    assert loc.candidates[0].score >= cand.score
 
 
 def test_executable_rejects_bad_network() -> None:
