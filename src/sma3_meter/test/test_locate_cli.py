@@ -150,6 +150,15 @@ def test_record_without_fault(
     assert "no fault found" in line
 
 
+def test_fault_on_another_feeder(
+    mini: Network, solution: FaultSolution, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MH2 heads the other feeder: it sees the sag of the fault on L12 but no fault current."""
+    cfg = write_comtrade(synthesize(mini, solution, "MH2", SamplingConfig(), seed=3), tmp_path / "mh2.cfg")
+    line = _one_line_error(*_run(["--network", "mini", "--record", str(cfg), "--meter", "MH2"], capsys))
+    assert "no fault found" in line or "not downstream of the meter" in line
+
+
 def test_record_path_accuracy_every_type(mini: Network) -> None:
     """Sampled, quantized, noisy records: the locator stays within a few metres for bolted faults."""
     for k, fault_type in enumerate(("AG", "BC", "ABG", "ABC")):

@@ -103,7 +103,8 @@ def detect_fault(samples: np.ndarray, sample_rate_hz: float, nominal_hz: float) 
     Raises
     ------
     LocationError
-        No fault in the record.
+        No fault in the record, or a fault behind the meter / on another feeder (no fault current
+        through the meter: the meter cannot locate it).
     """
     chain = SignalChain(sample_rate_hz, nominal_hz)
     n = samples_per_cycle(sample_rate_hz, nominal_hz)
@@ -126,6 +127,11 @@ def detect_fault(samples: np.ndarray, sample_rate_hz: float, nominal_hz: float) 
             break
     if found is None:
         raise LocationError("no fault found in the record")
+    if not found.classification.forward:
+        raise LocationError(
+            "the fault is not downstream of the meter (no fault current through it: "
+            f"{found.classification.reason}); another meter must locate it"
+        )
     return Detection(int(found.inception_index), found.fault_type, end)
 
 
