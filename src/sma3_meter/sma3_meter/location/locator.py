@@ -353,17 +353,20 @@ def _search(walk: _Walk, fault_type: str, cfg: LocatorSettings) -> _Solutions:
     grid = np.linspace(-cfg.search_margin, 1.0 + cfg.search_margin, cfg.grid_points)
     step = grid[1] - grid[0]
     sections = np.arange(n)
-    mis = _misfit(walk, fault_type, sections, np.broadcast_to(grid, (n, grid.size)))[0]
+    mis = np.nan_to_num(
+        _misfit(walk, fault_type, sections, np.broadcast_to(grid, (n, grid.size)))[0], nan=np.inf
+    )
     centre = grid[np.argmin(mis, axis=1)]
     half_width = np.full(n, step)
     offsets = np.linspace(-1.0, 1.0, cfg.refine_points)
     for _ in range(cfg.refine_rounds):
         xs = centre[:, None] + half_width[:, None] * offsets[None, :]
-        mis = _misfit(walk, fault_type, sections, xs)[0]
+        mis = np.nan_to_num(_misfit(walk, fault_type, sections, xs)[0], nan=np.inf)
         centre = xs[np.arange(n), np.argmin(mis, axis=1)]
         half_width = half_width * 2.0 / (cfg.refine_points - 1)
     x = np.clip(centre, 0.0, 1.0)
     misfit, theta, z_fault, i_fault = _misfit(walk, fault_type, sections, x[:, None])
+    misfit = np.nan_to_num(misfit, nan=np.inf)
     return _Solutions(x, misfit[:, 0], theta[:, 0, :], z_fault[:, 0], i_fault[:, 0])
 
 
