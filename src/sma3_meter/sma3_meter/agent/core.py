@@ -609,10 +609,12 @@ class MeterAgent:
                 self._flags.refetch.set()
             return
         feeder = event.device.grid.feeder if event.device is not None else None
+        with self._lock:
+            wants_peers = any(r.wants_peers for r in self.runners.values())
         if (
-            event.type in ("created", "expired", "deleted")
+            wants_peers
+            and event.type in ("created", "expired", "deleted")
             and (feeder is None or feeder == config.grid.feeder)
-            and any(r.wants_peers for r in self.runners.values())
         ):
             self._flags.peers.set()
 
