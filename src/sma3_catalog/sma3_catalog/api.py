@@ -242,7 +242,6 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
     )
     def list_devices(
         request: Request,
-        response: Response,
         service: Service,
         feeder: Annotated[str | None, Query(pattern=_NAME_QUERY, description="Feeder id.")] = None,
         role: Role | None = None,
@@ -250,13 +249,14 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
         alive: bool | None = None,
         offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[Device]:
+    ) -> Response:
         """Records matching all filters, ordered by id, ``limit`` per page from ``offset``."""
-        page, more = service.registry.list(feeder, role, algorithm, alive, offset, limit)
+        page, more = service.registry.list_json(feeder, role, algorithm, alive, offset, limit)
+        headers = {}
         if more:
             next_url = request.url.include_query_params(offset=offset + limit, limit=limit)
-            response.headers["Link"] = f'<{next_url}>; rel="next"'
-        return page
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        return Response(page, media_type="application/json", headers=headers)
 
     # ------------------------------------------------------------------ configuration
     def _config_response(config: DeviceConfig) -> JSONResponse:

@@ -57,6 +57,11 @@ def to_datetime(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
 
+def iso(epoch_s: float) -> str:
+    """Seconds since the Unix epoch as UTC ISO-8601 text, as pydantic writes it (``...Z``)."""
+    return to_datetime(epoch_s).isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     """One heartbeat received from a device (``received`` in epoch seconds)."""
@@ -225,24 +230,29 @@ class Registry:
 
     # ---------------------------------------------------------------- records
     @staticmethod
-    def _row_to_device(row: Any) -> Device:
+    def _row_to_dict(row: Any) -> dict[str, Any]:
+        """A stored row as the JSON object of a :class:`Device` (times as ISO-8601 ``...Z``)."""
         body = json.loads(row.body)
-        return Device(
-            id=row.id,
-            role=row.role,
-            grid=body["grid"],
-            endpoints=body["endpoints"],
-            algorithms=body["algorithms"],
-            firmware_version=body.get("firmware_version"),
-            config_version=row.config_version,
-            created=to_datetime(row.created),
-            modified=to_datetime(row.modified),
-            ttl=row.ttl,
-            expires=to_datetime(row.expires),
-            alive=row.alive,
-            health=row.health,
-            last_heartbeat=to_datetime(row.last_heartbeat) if row.last_heartbeat is not None else None,
-        )
+        return {
+            "id": row.id,
+            "role": row.role,
+            "grid": body["grid"],
+            "endpoints": body["endpoints"],
+            "algorithms": body["algorithms"],
+            "firmware_version": body.get("firmware_version"),
+            "config_version": row.config_version,
+            "created": iso(row.created),
+            "modified": iso(row.modified),
+            "ttl": row.ttl,
+            "expires": iso(row.expires),
+            "alive": bool(row.alive),
+            "health": row.health,
+            "last_heartbeat": iso(row.last_heartbeat) if row.last_heartbeat is not None else None,
+        }
+
+    @classmethod
+    def _row_to_device(cls, row: Any) -> Device:
+        return Device.model_validate(cls._row_to_dict(row))
 
     @staticmethod
     def _columns(reg: DeviceRegistration) -> dict[str, Any]:
@@ -272,32 +282,44 @@ class Registry:
         row = conn.execute(select(devices).where(devices.c.id == device_id)).first()
         return self._row_to_device(row) if row is not None else None
 
+    def _put_in(
+        self, conn: Connection, emitted: list[Event], device_id: str, reg: DeviceRegistration, now: float
+    ) -> tuple[Device, bool]:
+        ttl = reg.ttl if reg.ttl is not None else self.default_ttl_s
+        values = {**self._columns(reg), "modified": now, "ttl": ttl, "expires": now + ttl, "alive": True}
+        result = conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
+        created = result.rowcount == 0
+        if created:
+            conn.execute(insert(devices).values(id=device_id, created=now, **values))
+        self._set_algorithms(conn, device_id, reg.algorithms)
+        device = self._fetch(conn, device_id)
+        assert device is not None
+        emitted.append(self._record_event(conn, "created" if created else "updated", device_id, now, device))
+        return device, created
+
     def put(self, device_id: str, reg: DeviceRegistration) -> tuple[Device, bool]:
         """Register ``device_id`` or replace its record; returns (record, created).
 
         The registration refreshes the record: ``expires`` = now + ttl and ``alive`` = True.
         """
-        now = self.clock()
-        ttl = reg.ttl if reg.ttl is not None else self.default_ttl_s
-        values = {**self._columns(reg), "modified": now, "ttl": ttl, "expires": now + ttl, "alive": True}
         for _attempt in range(3):
             try:
                 with self._write() as (conn, emitted):
-                    result = conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
-                    created = result.rowcount == 0
-                    if created:
-                        conn.execute(insert(devices).values(id=device_id, created=now, **values))
-                    self._set_algorithms(conn, device_id, reg.algorithms)
-                    device = self._fetch(conn, device_id)
-                    assert device is not None
-                    emitted.append(
-                        self._record_event(conn, "created" if created else "updated", device_id, now, device)
-                    )
-                return device, created
+                    return self._put_in(conn, emitted, device_id, reg, self.clock())
             except IntegrityError:
                 # Another catalog instance inserted the same id concurrently: retry as an update.
                 log.info("concurrent registration of %s, retrying as update", device_id)
         raise RuntimeError(f"could not register {device_id!r} after 3 attempts (concurrent writers)")
+
+    def put_many(self, items: Sequence[tuple[str, DeviceRegistration]]) -> int:
+        """Register or replace many records in one transaction (bulk provisioning); returns how many
+        were created. Events are emitted as by :meth:`put`."""
+        created = 0
+        with self._write() as (conn, emitted):
+            now = self.clock()
+            for device_id, reg in items:
+                created += self._put_in(conn, emitted, device_id, reg, now)[1]
+        return created
 
     def get(self, device_id: str) -> Device:
         """Return the record of ``device_id``.
@@ -390,16 +412,15 @@ class Registry:
             emitted.append(self._record_event(conn, "deleted", device_id, now, current))
         return current
 
-    def list(
+    def _list_rows(
         self,
-        feeder: str | None = None,
-        role: str | None = None,
-        algorithm: str | None = None,
-        alive: bool | None = None,
-        offset: int = 0,
-        limit: int = 100,
-    ) -> tuple[list[Device], bool]:
-        """Records matching all given filters, ordered by id; returns (page, more_after_page)."""
+        feeder: str | None,
+        role: str | None,
+        algorithm: str | None,
+        alive: bool | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Any], bool]:
         if offset < 0 or limit < 1:
             raise ValueError(f"offset must be >= 0 and limit >= 1 (got {offset}, {limit})")
         conditions = []
@@ -421,8 +442,58 @@ class Registry:
         query = select(devices).where(*conditions).order_by(devices.c.id).offset(offset).limit(limit + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        page = [self._row_to_device(r) for r in rows[:limit]]
-        return page, len(rows) > limit
+        return list(rows[:limit]), len(rows) > limit
+
+    def list(
+        self,
+        feeder: str | None = None,
+        role: str | None = None,
+        algorithm: str | None = None,
+        alive: bool | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Device], bool]:
+        """Records matching all given filters, ordered by id; returns (page, more_after_page)."""
+        rows, more = self._list_rows(feeder, role, algorithm, alive, offset, limit)
+        return [self._row_to_device(r) for r in rows], more
+
+    def list_json(
+        self,
+        feeder: str | None = None,
+        role: str | None = None,
+        algorithm: str | None = None,
+        alive: bool | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[str, bool]:
+        """As :meth:`list`, but the page is returned as JSON text (a list of Device objects).
+
+        The fast path of ``GET /devices``: stored rows are written out without building models.
+        """
+        rows, more = self._list_rows(feeder, role, algorithm, alive, offset, limit)
+        return "[" + ",".join(self._row_to_json(r) for r in rows) + "]", more
+
+    @staticmethod
+    def _row_to_json(row: Any) -> str:
+        """JSON text of a stored row, equal in content to :meth:`_row_to_dict`.
+
+        The stored ``body`` (a JSON object with grid, endpoints, algorithms, firmware_version) is
+        spliced in as text instead of being decoded and encoded again.
+        """
+        head = {
+            "id": row.id,
+            "role": row.role,
+            "config_version": row.config_version,
+            "created": iso(row.created),
+            "modified": iso(row.modified),
+            "ttl": row.ttl,
+            "expires": iso(row.expires),
+            "alive": bool(row.alive),
+            "health": row.health,
+            "last_heartbeat": iso(row.last_heartbeat) if row.last_heartbeat is not None else None,
+        }
+        body = row.body.strip()
+        return json.dumps(head)[:-1] + "," + body[1:]
 
     def count(self) -> int:
         """Number of registered devices."""
@@ -464,22 +535,28 @@ class Registry:
                 else:
                     expires = beat.received + row.ttl
                     alive = True
-                body = json.loads(row.body)
-                new_algorithms = status.algorithms if status.algorithms is not None else body["algorithms"]
                 new_version = (
                     status.config_version if status.config_version is not None else row.config_version
                 )
                 new_health = status.health if status.health is not None else row.health
+                body: dict[str, Any] | None = None
+                same_algorithms = True
+                if status.algorithms is not None:  # decode the stored body only when needed
+                    body = json.loads(row.body)
+                    same_algorithms = list(status.algorithms) == body["algorithms"]
                 if (
                     alive == row.alive
-                    and list(new_algorithms) == body["algorithms"]
+                    and same_algorithms
                     and new_version == row.config_version
                     and new_health == row.health
                 ):
                     plain.append({"b_id": device_id, "b_expires": expires, "b_hb": beat.received})
                     continue
                 changed += 1
-                body["algorithms"] = list(dict.fromkeys(new_algorithms))
+                if body is None:
+                    body = json.loads(row.body)
+                if status.algorithms is not None:
+                    body["algorithms"] = list(dict.fromkeys(status.algorithms))
                 conn.execute(
                     update(devices)
                     .where(devices.c.id == device_id)
@@ -493,7 +570,8 @@ class Registry:
                         last_heartbeat=beat.received,
                     )
                 )
-                self._set_algorithms(conn, device_id, body["algorithms"])
+                if not same_algorithms:
+                    self._set_algorithms(conn, device_id, body["algorithms"])
                 device = self._fetch(conn, device_id)
                 assert device is not None
                 reason = status.reason or ("offline" if not alive else "heartbeat")

@@ -211,3 +211,12 @@ def test_expires_is_utc_iso(catalog: RunningCatalog) -> None:
         expires = datetime.fromisoformat(body["expires"])
         assert body["expires"].endswith("Z")
         assert timedelta(seconds=3) < expires - datetime.now(UTC) <= timedelta(seconds=5)
+
+
+def test_list_and_get_serialize_alike(catalog: RunningCatalog) -> None:
+    """The list fast path writes exactly what GET /devices/{id} writes."""
+    with catalog.client() as c:
+        _seed(c)
+        c.patch("/devices/D3", json={"endpoints": {"ip": None}})
+        for listed in c.get("/devices").json():
+            assert listed == c.get(f"/devices/{listed['id']}").json()

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Benchmark of the Device Catalog under load (issue 6).
+
+Starts its own mosquitto, database (SQLite file or throw-away PostgreSQL cluster) and a catalog
+server process (``sma3_catalog.cli``) on loopback; pre-registers N devices (bulk, through the
+registry core), then for ``--duration`` seconds:
+
+- heartbeats: every device publishes a DeviceStatus every ``--interval`` s on its status topic
+  (a few MQTT connections publish on behalf of many device ids, evenly spread in time);
+- queries: ``GET /api/v1/devices`` with random filters (feeder, role, algorithm, alive; limit 100)
+  at ``--query-rate`` requests/s from a few client threads;
+- expiry probes: ``--probes`` extra devices that never heartbeat, with TTLs spread over the run;
+  their ``expired`` events are received on the MQTT events topic.
+
+Prints the heartbeat processing rate (from the catalog's own counters), query latency p50/p99
+(target p99 <= 50 ms) and expiry lag (event time - expires, and reception - expires).
+
+Usage::
+
+    .venv/bin/python bench/bench_catalog.py --db sqlite --duration 30
+    .venv/bin/python bench/bench_catalog.py --db postgres --devices 10000 --interval 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for sub in ("src/sma3_catalog", "src/sma3_grid", "tools"):
+    sys.path.insert(0, str(ROOT / sub))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import paho.mqtt.client as mqtt  # noqa: E402
+
+from sma3_catalog.models import DeviceRegistration  # noqa: E402
+from sma3_catalog.registry import Registry  # noqa: E402
+from sma3_catalog.storage import make_engine  # noqa: E402
+from sma3_testing import MosquittoBroker, PostgresCluster, free_port, wait_for_port  # noqa: E402
+
+TOKEN = "bench-operator-token"
+FEEDERS = [f"F{i:02d}" for i in range(20)]
+ALGORITHMS = {
+    "feeder_head": ["fault_detection", "fault_location"],
+    "secondary": ["outage_report", "sag_report"],
+}
+
+
+def registration(i: int, ttl: float) -> DeviceRegistration:
+    role = "feeder_head" if i % 50 == 0 else "secondary"
+    return DeviceRegistration.model_validate(
+        {
+            "role": role,
+            "grid": {
+                "network": "bench",
+                "feeder": FEEDERS[i % len(FEEDERS)],
+                "bus": f"B{i}",
+                "line": f"L{i}",
+            },
+            "endpoints": {
+                "ip": f"10.{i // 65536}.{(i // 256) % 256}.{i % 256}",
+                "mqtt_publishes": [f"sma3/data/meters/D{i}/phasors"],
+            },
+            "algorithms": ALGORITHMS[role],
+            "firmware_version": "1.0.0",
+            "config_version": 1,
+            "ttl": ttl,
+        }
+    )
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    pattern = re.escape(name + (("{" + labels + "}") if labels else "")) + r" ([0-9.e+-]+)"
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else 0.0
+
+
+def heartbeat_publisher(
+    host: str, port: int, ids: list[str], interval_s: float, stop: threading.Event, counter: list[int]
+) -> None:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_queued_messages_set(0)
+    client.connect(host, port, keepalive=60)
+    client.loop_start()
+    # steady state: the status repeats what the record says, so each heartbeat only refreshes expiry
+    payload = json.dumps({"state": "online", "config_version": 1})
+    n = len(ids)
+    start = time.monotonic()
+    sent = 0
+    try:
+        while not stop.is_set():
+            # device k of this publisher is due at start + (k / n + cycle) * interval
+            due = int((time.monotonic() - start) / interval_s * n)
+            while sent < due and not stop.is_set():
+                client.publish(f"sma3/mgmt/devices/{ids[sent % n]}/status", payload, qos=0)
+                sent += 1
+            counter[0] = sent
+            time.sleep(0.01)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def query_worker(
+    base: str, jobs: queue.Queue[float | None], latencies: list[float], errors: list[str]
+) -> None:
+    rng = random.Random(threading.get_ident())
+    with httpx.Client(base_url=base, timeout=10) as client:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            params: dict[str, str | int] = {"limit": 100, "feeder": rng.choice(FEEDERS)}
+            pick = rng.random()
+            if pick < 0.3:
+                params["role"] = rng.choice(["feeder_head", "secondary"])
+            elif pick < 0.6:
+                params["algorithm"] = rng.choice(["sag_report", "fault_location"])
+            elif pick < 0.8:
+                params["alive"] = "true"
+            t0 = time.perf_counter()
+            r = client.get("/api/v1/devices", params=params)
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                errors.append(f"{r.status_code} {r.text[:200]}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--devices", type=int, default=10_000)
+    p.add_argument("--interval", type=float, default=10.0, help="heartbeat interval per device (s)")
+    p.add_argument("--duration", type=float, default=30.0, help="measurement time (s), bounded to 600")
+    p.add_argument("--query-rate", type=float, default=100.0, help="GET /devices per second")
+    p.add_argument("--publishers", type=int, default=4, help="MQTT connections publishing heartbeats")
+    p.add_argument("--probes", type=int, default=40, help="devices left to expire during the run")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    duration = min(max(args.duration, 5.0), 600.0)
+    random.seed(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="sma3-bench-"))
+    broker = MosquittoBroker(tmp / "mosquitto").start()
+    cluster = None
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        if args.db == "postgres":
+            cluster = PostgresCluster().start()
+            db_url = cluster.create_database("bench")
+        else:
+            db_url = f"sqlite:///{tmp / 'catalog.db'}"
+        # bulk pre-registration through the registry core (the same code the REST PUT uses)
+        t0 = time.perf_counter()
+        engine = make_engine(db_url)
+        registry = Registry(engine)
+        ttl = max(3 * args.interval, 120.0)  # outlives the set-up; heartbeats keep it fresh
+        ids = [f"D{i}" for i in range(args.devices)]
+        for start in range(0, args.devices, 1000):
+            registry.put_many(
+                [(ids[i], registration(i, ttl)) for i in range(start, min(start + 1000, args.devices))]
+            )
+        probe_ttls = np.linspace(3.0, duration - 1.0, args.probes) if args.probes else np.array([])
+        registry.put_many([(f"P{k}", registration(k, float(t))) for k, t in enumerate(probe_ttls)])
+        engine.dispose()
+        registration_s = time.perf_counter() - t0
+        (tmp / "tokens.yaml").write_text(f"- name: bench\n  role: operator\n  token: {TOKEN}\n")
+        port = free_port()
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(str(ROOT / s) for s in ("src/sma3_catalog", "src/sma3_grid")),
+        )
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sma3_catalog.cli",
+                "--db",
+                db_url,
+                "--port",
+                str(port),
+                "--tokens",
+                str(tmp / "tokens.yaml"),
+                "--mqtt-host",
+                broker.host,
+                "--mqtt-port",
+                str(broker.port),
+                "--network",
+                "none=none",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+        )
+        wait_for_port(port, timeout_s=30)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            if httpx.get(base + "/healthz").json().get("mqtt"):
+                break
+            time.sleep(0.1)
+        # expiry probes: listen to the events topic
+        lags_event: list[float] = []
+        lags_seen: list[float] = []
+        listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+
+        def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+            ev = json.loads(msg.payload)
+            if ev["type"] == "expired" and ev["device_id"].startswith("P"):
+                from datetime import datetime
+
+                expires = datetime.fromisoformat(ev["device"]["expires"]).timestamp()
+                lags_event.append(datetime.fromisoformat(ev["time"]).timestamp() - expires)
+                lags_seen.append(time.time() - expires)
+
+        listener.on_message = on_message
+        listener.connect(broker.host, broker.port)
+        listener.subscribe("sma3/mgmt/events", qos=1)
+        listener.loop_start()
+
+        before = httpx.get(base + "/metrics").text
+        stop = threading.Event()
+        counters = [[0] for _ in range(args.publishers)]
+        publishers = [
+            threading.Thread(
+                target=heartbeat_publisher,
+                args=(broker.host, broker.port, ids[k :: args.publishers], args.interval, stop, counters[k]),
+                daemon=True,
+            )
+            for k in range(args.publishers)
+        ]
+        latencies: list[float] = []
+        errors: list[str] = []
+        jobs: queue.Queue[float | None] = queue.Queue()
+        workers = [
+            threading.Thread(target=query_worker, args=(base, jobs, latencies, errors), daemon=True)
+            for _ in range(4)
+        ]
+        for t in publishers + workers:
+            t.start()
+        t_start = time.monotonic()
+        issued = 0
+        while (elapsed := time.monotonic() - t_start) < duration:
+            while issued < elapsed * args.query_rate:
+                jobs.put(time.monotonic())
+                issued += 1
+            time.sleep(0.002)
+        stop.set()
+        for _ in workers:
+            jobs.put(None)
+        for t in publishers + workers:
+            t.join(timeout=30)
+        measured_s = time.monotonic() - t_start
+        time.sleep(1.0)  # let queued heartbeats be applied
+        after = httpx.get(base + "/metrics").text
+        listener.loop_stop()
+        listener.disconnect()
+
+        def delta(label: str) -> float:
+            return metric(after, "sma3_catalog_heartbeats_total", f'result="{label}"') - metric(
+                before, "sma3_catalog_heartbeats_total", f'result="{label}"'
+            )
+
+        published = sum(c[0] for c in counters)
+        applied = delta("refreshed") + delta("superseded")
+        lat_ms = np.array(latencies) * 1e3
+        remaining = httpx.get(base + "/api/v1/devices", params={"limit": 1000, "offset": 0}).status_code
+        print(
+            f"catalog benchmark  db={args.db}  devices={args.devices}  interval={args.interval:g} s  "
+            f"duration={measured_s:.1f} s  publishers={args.publishers}  cpus={os.cpu_count()}"
+        )
+        print(
+            f"  bulk registration          : {args.devices + args.probes} records in {registration_s:.1f} s"
+        )
+        print(
+            f"  heartbeats published       : {published}  ({published / measured_s:.0f}/s, "
+            f"offered {args.devices / args.interval:.0f}/s)"
+        )
+        print(
+            f"  heartbeats processed       : {applied:.0f}  ({applied / measured_s:.0f}/s)  "
+            f"unknown={delta('unknown'):.0f} invalid={delta('invalid'):.0f} failed={delta('failed'):.0f}"
+        )
+        if len(lat_ms):
+            print(
+                f"  GET /devices queries       : {len(lat_ms)} ({len(lat_ms) / measured_s:.0f}/s, "
+                f"target {args.query_rate:g}/s), errors={len(errors)}"
+            )
+            print(
+                f"  query latency p50 / p99    : {np.percentile(lat_ms, 50):.1f} ms / "
+                f"{np.percentile(lat_ms, 99):.1f} ms (max {lat_ms.max():.1f} ms; target p99 <= 50 ms)"
+            )
+        if lags_event:
+            print(
+                f"  expiry lag (event-expires) : n={len(lags_event)}/{args.probes}  "
+                f"median {np.median(lags_event) * 1e3:.0f} ms  max {max(lags_event) * 1e3:.0f} ms (limit 1000 ms)"
+            )
+            print(
+                f"  expiry lag (seen-expires)  : median {np.median(lags_seen) * 1e3:.0f} ms  "
+                f"max {max(lags_seen) * 1e3:.0f} ms"
+            )
+        else:
+            print(f"  expiry lag                 : no probe expired (probes={args.probes})")
+        if errors:
+            print("  first query error:", errors[0])
+        return 0 if remaining == 200 and not errors else 1
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        broker.stop()
+        if cluster is not None:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
