@@ -8,7 +8,9 @@ real-time factor (target >= 200x), plus the events found (a check that the work 
 
 ``--ros``: latency from the first faulted sample to the ``FaultEvent`` received through ROS
 (target <= one cycle + 5 ms), with the replay backend at real-time pace through the acquisition and
-detector nodes in this process (needs the built workspace: ``source scripts/env.sh``).
+detector nodes (``publish_on=detection``) in this process, for frames of a quarter cycle and of one
+cycle (a one-cycle frame adds up to one cycle of waiting for the frame that completes the fault
+cycle). Needs the built workspace: ``source scripts/env.sh``.
 
 Usage: ``.venv/bin/python bench/bench_signal_chain.py [--sample-rate 6400] [--seconds 20] [--ros]``
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -91,6 +94,110 @@ def bench_core(fs: float, seconds: float, seed: int, repeats: int = 5) -> None:
         print(f"  cleared at sample {c.clearing_index}, breaker open: {c.breaker_open}")
 
 
+def _latency_once(record: Path, k0: int, fs: float, frame_samples: int, tmp: Path) -> tuple[float, float]:
+    """One replay through the acquisition and detector nodes: seconds from the release of sample ``k0``
+    to the FaultEvent's publication by the detector, and to its reception by a subscriber."""
+    import uuid
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from sma3_interfaces.msg import FaultEvent
+    from sma3_meter.nodes.acquisition import AcquisitionNode
+    from sma3_meter.nodes.detector import DetectorNode
+
+    ns = f"/bench{uuid.uuid4().hex[:8]}"
+    received: list[tuple[float, FaultEvent]] = []
+    rclpy.init()
+    executor = SingleThreadedExecutor()
+    try:
+        listener = Node("latency_listener", namespace=ns)
+        listener.create_subscription(
+            FaultEvent, "fault_event", lambda m: received.append((time.monotonic(), m)), 10
+        )
+        detector = DetectorNode(
+            namespace=ns,
+            parameter_overrides=[
+                Parameter("meter_id", value="MH1"),
+                Parameter("record_dir", value=str(tmp)),
+                Parameter("publish_on", value="detection"),
+            ],
+        )
+        for node in (listener, detector):
+            executor.add_node(node)
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:  # discovery
+            executor.spin_once(timeout_sec=0.02)
+        acquisition = AcquisitionNode(
+            namespace=ns,
+            parameter_overrides=[
+                Parameter("meter_id", value="MH1"),
+                Parameter("backend", value="replay"),
+                Parameter("sources", value=[str(record)]),
+                Parameter("speed", value=1.0),
+                Parameter("frame_samples", value=frame_samples),
+                Parameter("wait_for_subscribers", value=1),
+            ],
+        )
+        executor.add_node(acquisition)
+        deadline = time.monotonic() + 10.0
+        while not received and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.001)
+        if not received:
+            raise RuntimeError("no FaultEvent within 10 s")
+        t_recv, event = received[0]
+        wall_start = acquisition.backend.wall_start
+        assert wall_start is not None and event.inception_sample_index > 0
+        acquired = wall_start + (k0 + 1) / fs  # when the first faulted sample was released
+        t_pub = detector.fault_publish_times[0]
+        for node in list(executor.get_nodes()):
+            executor.remove_node(node)
+            node.destroy_node()
+        return t_pub - acquired, t_recv - acquired
+    finally:
+        executor.shutdown()
+        rclpy.try_shutdown()
+
+
+def measure_latency(fs: float, seed: int, runs: int = 6) -> None:
+    """Latency from the first faulted sample to the FaultEvent through ROS (replay at real time)."""
+    import tempfile
+
+    from sma3_grid.comtrade import write_comtrade
+    from sma3_grid.io import load_network
+    from sma3_sim.scenario import FaultScenario
+    from sma3_sim.solver import solve
+    from sma3_sim.waveforms import SamplingConfig, synthesize
+
+    net = load_network("mini")
+    solution = solve(net, FaultScenario("L4", 0.5, "AG", rf_ohm=5.0, rg_ohm=5.0, seed=seed))
+    cycle = round(fs / 50)
+    print(
+        f"latency through ROS (replay at real time, {fs:g} Hz, FaultEvent on detection), target <= "
+        f"{1000 / 50 + 5:.0f} ms"
+    )
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        for frame_samples in (cycle // 8, cycle // 4, cycle):
+            values = []
+            for k in range(runs):
+                fault_s = 0.3 + k * 0.0033  # inception at various points of the frames
+                config = SamplingConfig(sample_rate_hz=fs, duration_s=0.6, fault_time_s=fault_s)
+                record = synthesize(net, solution, "MH1", config, seed=seed + k)
+                path = write_comtrade(record, tmp / f"r{k}.cfg", binary=True)
+                k0 = math.ceil(fault_s * fs)
+                values.append(_latency_once(path, k0, fs, frame_samples, tmp / f"out{frame_samples}_{k}"))
+            pub = np.array([v[0] for v in values]) * 1000
+            recv = np.array([v[1] for v in values]) * 1000
+            print(
+                f"  frames of {frame_samples} samples ({1000 * frame_samples / fs:.1f} ms), {runs} faults: "
+                f"published after {pub.mean():.1f} ms mean / {pub.max():.1f} ms max, "
+                f"received after {recv.mean():.1f} ms mean / {recv.max():.1f} ms max"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample-rate", type=float, default=6400.0, help="Hz")
@@ -100,9 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     bench_core(args.sample_rate, args.seconds, args.seed)
     if args.ros:
-        from sma3_meter.nodes.latency import measure_latency
-
-        measure_latency(args.sample_rate)
+        measure_latency(args.sample_rate, args.seed)
 
 
 if __name__ == "__main__":

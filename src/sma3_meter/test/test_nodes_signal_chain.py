@@ -101,7 +101,9 @@ def test_replay_to_fault_event_and_record(ros, fault_record: Path, tmp_path: Pat
     _spin_for(executor, 0.3)  # discovery before the data flows
     acquisition = AcquisitionNode(
         namespace=ns,
-        parameter_overrides=_params(meter_id="MH1", backend="replay", sources=[str(fault_record)], speed=4.0),
+        parameter_overrides=_params(
+            meter_id="MH1", backend="replay", sources=[str(fault_record)], speed=4.0, wait_for_subscribers=2
+        ),
     )
     executor.add_node(acquisition)
     _spin(executor, lambda: len(listener.faults) >= 1, "the FaultEvent")

@@ -69,6 +69,12 @@ class ReplayBackend(DaqBackend):
         Start again from the first source after the last.
     topic : str
         Topic of the ``WaveformFrame`` messages in bags ('' = any connection of that type).
+
+    Attributes
+    ----------
+    wall_start : float or None
+        With pacing, the :func:`time.monotonic` time the replay started: the ``n``-th sample played
+        (from 0) is released as if acquired at ``wall_start + (n + 1) / (fs * speed)``.
     """
 
     def __init__(
@@ -95,7 +101,7 @@ class ReplayBackend(DaqBackend):
         self.topic = topic
         self.sample_rate_hz = self._probe_rate()
         self._blocks: Iterator[SampleBlock] | None = None
-        self._wall_start: float | None = None
+        self.wall_start: float | None = None
         self._played = 0
 
     def _probe_rate(self) -> float:
@@ -111,7 +117,7 @@ class ReplayBackend(DaqBackend):
 
     def start(self) -> None:
         self._blocks = self._all_blocks()
-        self._wall_start = None
+        self.wall_start = None
         self._played = 0
 
     def stop(self) -> None:
@@ -128,10 +134,10 @@ class ReplayBackend(DaqBackend):
         if self.speed > 0:
             # Paced on the samples played (gaps between sources take no time).
             now = time.monotonic()
-            if self._wall_start is None:
-                self._wall_start = now
+            if self.wall_start is None:
+                self.wall_start = now
             self._played += block.n_samples
-            due = self._wall_start + self._played / self.sample_rate_hz / self.speed
+            due = self.wall_start + self._played / self.sample_rate_hz / self.speed
             if due > now:
                 time.sleep(due - now)
         return block

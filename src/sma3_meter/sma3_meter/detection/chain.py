@@ -160,7 +160,7 @@ class SignalChain:
         self.detector = DeltaDetector(sample_rate_hz, len(CHANNELS), self.settings.delta)
         self.outage = OutageMonitor(self.settings.outage)
         self.state = "NORMAL"
-        self._delay = max(1, round(self.settings.fault_window_delay_s * sample_rate_hz))
+        self._delay = max(0, round(self.settings.fault_window_delay_s * sample_rate_hz))
         self._blanking = round(self.settings.blanking_cycles * self.n)
         self._recent: deque[PhasorSample] = deque(maxlen=self.settings.history_cycles)
         self._event_index = 0

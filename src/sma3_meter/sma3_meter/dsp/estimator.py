@@ -241,6 +241,10 @@ class PhasorEstimator:
         return PhasorSample(index, f_new, self.tracker.rocof_hz_s, phasors, self.tracker.locked)
 
     def _phasors(self, index: int, frequency_hz: float) -> np.ndarray | None:
+        # The tracked frequency is used on a 0.1 mHz grid so that the DFT kernels are reused
+        # (dft_phasors caches them) instead of recomputed every cycle; the demodulation-frequency
+        # error (< 0.05 mHz) shifts the angle by less than pi * 0.05e-3 / f0 rad (3e-6 rad).
+        frequency_hz = round(frequency_hz, 4)
         n = samples_per_cycle(self.sample_rate_hz, frequency_hz)
         if not self.buffer.has(index - n + 1, index + 1):
             return None

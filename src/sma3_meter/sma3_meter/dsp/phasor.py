@@ -82,10 +82,8 @@ def _kernel(n: int, omega_t: float) -> tuple[np.ndarray, complex, float]:
 
 
 def _quantize(omega_t: float) -> float:
-    # Kernels are cached on a grid of 1e-7 rad/sample (0.05 mHz at 3.2 kHz): the tracked frequency
-    # then reuses kernels instead of recomputing them every cycle. The demodulation-frequency error
-    # (< 5e-8 rad/sample) shifts the phasor angle by less than 5e-8 * N / 2 rad (3e-6 rad at N = 128).
-    return round(omega_t, 7)
+    # Kernels are cached on a grid of 1e-13 rad/sample: far below any error budget.
+    return round(omega_t, 13)
 
 
 def dft_phasors(

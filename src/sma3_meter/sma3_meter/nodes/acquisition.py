@@ -30,6 +30,9 @@ topic : str
     Output topic (default ``waveform``).
 shutdown_at_end : bool
     Shut the node down when a finite source (replay, sim with a duration) ends.
+wait_for_subscribers : int
+    Start acquiring only once this many subscribers listen to the topic (0 = at once); lets a replay
+    or simulation start when the detector is connected.
 
 Gaps (DAQ overrun, lost samples) keep the sample counter continuous with real time: the next frame
 starts at the right index and carries ``gap_samples``; each gap is logged as a warning.
@@ -83,6 +86,7 @@ class AcquisitionNode(Node):
         p("seed", 0)
         p("topic", "waveform")
         p("shutdown_at_end", False)
+        p("wait_for_subscribers", 0)
         value = self._param
         self.meter_id = str(value("meter_id"))
         self.nominal_hz = float(value("nominal_hz"))
@@ -117,10 +121,11 @@ class AcquisitionNode(Node):
         self.framer = Framer(frame, self.sample_rate_hz)
         self.publisher = self.create_publisher(WaveformFrame, str(value("topic")), 50)
         self.shutdown_at_end = bool(value("shutdown_at_end"))
+        self.wait_for_subscribers = int(value("wait_for_subscribers"))
         self.frames_published = 0
         self.finished = threading.Event()
         self._stop = threading.Event()
-        self.backend.start()
+        self.backend.start()  # a missing library or device fails here, with a one-line reason
         self._thread = threading.Thread(target=self._run, name="acquisition", daemon=True)
         self._thread.start()
         self.get_logger().info(
@@ -133,6 +138,9 @@ class AcquisitionNode(Node):
 
     def _run(self) -> None:
         try:
+            while self.publisher.get_subscription_count() < self.wait_for_subscribers:
+                if self._stop.wait(0.01):
+                    return
             while not self._stop.is_set():
                 block = self.backend.read(timeout_s=0.1)
                 if block is None:

@@ -108,6 +108,7 @@ class DetectorNode(Node):
         self._gap_until = -1
         self._waiting: dict[str, FaultEvent] = {}  # event id -> FaultEvent waiting for its record
         self.faults_published = 0
+        self.fault_publish_times: list[float] = []  # time.monotonic() of each FaultEvent (latency bench)
         self.get_logger().info(
             f"detector for meter {self.meter_id or '(any)'}: records in {self.record_dir}, "
             f"FaultEvent on {self.publish_on}"
@@ -141,22 +142,18 @@ class DetectorNode(Node):
         if block.gap_samples:
             self._gap_until = block.first_index + window - 1
         out = self.chain.process(block.samples, block.first_index)
-        for path in self.capture.push(block.samples, block.first_index, block.first_time):
-            self._on_record(path)
+        for event in out.events:  # events first: a FaultEvent goes out before anything else
+            self._on_event(event, msg)
+        meter = self._meter(msg)
         for rep in out.reports:
             quality = 0
-            if (
-                rep.sample_index <= self._saturated_until
-                and rep.sample_index - window < self._saturated_until
-            ):
+            if rep.sample_index <= self._saturated_until:
                 quality |= PhasorFrame.QUALITY_SATURATED
             if rep.sample_index <= self._gap_until:
                 quality |= PhasorFrame.QUALITY_GAP
-            self.phasor_pub.publish(
-                phasor_frame_msg(rep, self._meter(msg), self._time_of(rep.sample_index), quality)
-            )
-        for event in out.events:
-            self._on_event(event, msg)
+            self.phasor_pub.publish(phasor_frame_msg(rep, meter, self._time_of(rep.sample_index), quality))
+        for path in self.capture.push(block.samples, block.first_index, block.first_time):
+            self._on_record(path)
 
     def _meter(self, msg: WaveformFrame) -> str:
         return self.meter_id or msg.meter_id
@@ -194,15 +191,15 @@ class DetectorNode(Node):
                 str(path),
                 datetime.now(timezone.utc),
             )
+            if self.publish_on == "detection":
+                self._publish_fault(fault_msg)
+            else:
+                self._waiting[str(path)] = fault_msg
             mags = np.abs(event.fault.i)
             log.info(
                 f"FAULT {event.fault_type} at {inception.isoformat()} (sample {event.inception_index}), "
                 f"fault currents {np.round(mags, 1).tolist()} A; record {path}"
             )
-            if self.publish_on == "detection":
-                self._publish_fault(fault_msg)
-            else:
-                self._waiting[str(path)] = fault_msg
         elif isinstance(event, FaultCleared):
             how = "breaker trip" if event.breaker_open else "cleared downstream / self-extinguished"
             log.info(f"fault cleared at {self._time_of(event.clearing_index).isoformat()} ({how})")
@@ -224,6 +221,7 @@ class DetectorNode(Node):
 
     def _publish_fault(self, msg: FaultEvent) -> None:
         self.fault_pub.publish(msg)
+        self.fault_publish_times.append(time.monotonic())
         self.faults_published += 1
 
     def flush_records(self) -> None:
