@@ -195,9 +195,13 @@ class AlgorithmRunner:
         self.name = name
         self.context = context
         self.reports = 0
+        self.init_state()
         self.configure(parameters, context)
 
     # -- to override
+    def init_state(self) -> None:
+        """Set up the state that survives reconfiguration (called once, before :meth:`configure`)."""
+
     def configure(self, parameters: Mapping[str, Any], context: AlgorithmContext) -> None:
         """Read parameters and context (called at start and on reconfiguration)."""
         raise NotImplementedError
@@ -272,10 +276,11 @@ class SagReporting(AlgorithmRunner):
         self.recovery = p.required("recovery_pu", min(self.threshold + 0.02, 1.0), self.threshold, 1.2)
         self.nominal_v = context.nominal_phase_voltage_v(p.number("nominal_voltage_v", None, 1.0, 1e6))
         p.finish()
-        if not hasattr(self, "sags"):
-            self.sags = 0
-            self._start: tuple[float, int] | None = None
-            self._lowest = np.full(3, np.inf)
+
+    def init_state(self) -> None:
+        self.sags = 0
+        self._start: tuple[float, int] | None = None
+        self._lowest = np.full(3, np.inf)
 
     def publications(self) -> set[str]:
         return {self.context.topics.sag(self.context.meter_id)}
@@ -356,8 +361,9 @@ class OutageDetection(AlgorithmRunner):
             restore_cycles=max(1, round(restore_hold * f)),
         )
         self.monitor = OutageMonitor(self.settings)
-        if not hasattr(self, "alarms"):
-            self.alarms = 0
+
+    def init_state(self) -> None:
+        self.alarms = 0
 
     def publications(self) -> set[str]:
         return {self.context.topics.outage(self.context.meter_id)}
@@ -448,16 +454,23 @@ class FaultLocation(AlgorithmRunner):
         below = set(model.section_of_bus) | {model.root_bus}
         #: Meters of the network on the feeder below this one: the peers whose reports can be used.
         self.locatable = {m.meter_id for m in net.meters.values() if m.bus_id in below} - {context.meter_id}
-        if not hasattr(self, "evidence"):
-            self.evidence: dict[str, _Evidence] = {}
-            self.peers: set[str] = set()
-            self.pending: _PendingFault | None = None
-            self.last_result: LocationMessage | None = None
-            self.last_error: str | None = None
-            self.faults = 0
-            self.rejected = 0
         self.peers &= self.locatable
         self.evidence = {m: e for m, e in self.evidence.items() if m in self.locatable}
+
+    evidence: dict[str, _Evidence]
+    peers: set[str]
+    pending: _PendingFault | None
+    last_result: LocationMessage | None
+    last_error: str | None
+
+    def init_state(self) -> None:
+        self.evidence = {}
+        self.peers = set()
+        self.pending = None
+        self.last_result = None
+        self.last_error = None
+        self.faults = 0
+        self.rejected = 0
 
     @property
     def wants_peers(self) -> bool:

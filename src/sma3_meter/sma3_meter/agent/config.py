@@ -80,9 +80,9 @@ def parse_config(document: bytes | str | Mapping[str, Any], device_id: str, sour
     for purpose in ("data", "management"):
         if purpose not in config.brokers:
             raise AgentConfigError(f"{source}: configuration names no {purpose} broker")
-        if config.brokers[purpose].purpose != purpose:  # type: ignore[index]
+        if config.brokers[purpose].purpose != purpose:
             raise AgentConfigError(
-                f"{source}: brokers.{purpose} is declared for {config.brokers[purpose].purpose}"  # type: ignore[index]
+                f"{source}: brokers.{purpose} is declared for {config.brokers[purpose].purpose}"
             )
     names = [a.name for a in config.algorithms]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -134,7 +134,7 @@ class MqttConnection:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            self.on_message(msg.topic, msg.payload)
+            self.on_message(msg.topic, bytes(msg.payload))
         except Exception:
             # A failing handler must not kill paho's network thread; the failure is logged in full.
             log.exception("handling a %s message on %s failed", self.purpose, msg.topic)
