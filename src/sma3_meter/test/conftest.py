@@ -24,8 +24,8 @@ from sma3_catalog.models import BrokerInfo
 from sma3_catalog.mqtt_link import MqttSettings
 from sma3_catalog.service import CatalogService, CatalogSettings
 from sma3_meter.agent.core import AgentSettings, MeterAgent
-from sma3_meter.agent.mqtt import MqttLinks
-from sma3_testing import MosquittoBroker, UvicornServer, free_port
+from sma3_meter.agent.mqtt import MqttCredentials, MqttLinks
+from sma3_testing import MosquittoBroker, MqttUser, UvicornServer, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 OPERATOR_TOKEN = "operator-token-agent-tests"
@@ -57,6 +57,7 @@ class Catalog:
     management: MosquittoBroker
     data: MosquittoBroker
     other_data: MosquittoBroker | None = None
+    mqtt_user: MqttUser | None = None
     port: int = field(default_factory=free_port)
     server: UvicornServer | None = None
     service: CatalogService | None = None
@@ -74,11 +75,18 @@ class Catalog:
         tokens.add(OPERATOR_TOKEN, Principal(name="operator", role="operator"))
         for device_id in DEVICE_IDS:
             tokens.add(device_token(device_id), Principal(name=device_id, role="device", device_id=device_id))
+        ref = "device" if self.mqtt_user is not None else None
         brokers = [
             BrokerInfo(
-                name="mgmt", purpose="management", host=self.management.host, port=self.management.port
+                name="mgmt",
+                purpose="management",
+                host=self.management.host,
+                port=self.management.port,
+                credentials_ref=ref,
             ),
-            BrokerInfo(name="data", purpose="data", host=self.data.host, port=self.data.port),
+            BrokerInfo(
+                name="data", purpose="data", host=self.data.host, port=self.data.port, credentials_ref=ref
+            ),
         ]
         if self.other_data is not None:
             brokers.append(
@@ -86,7 +94,13 @@ class Catalog:
             )
         settings = CatalogSettings(
             db_url=self.db_url,
-            mqtt=MqttSettings(host=self.management.host, port=self.management.port, keepalive_s=5),
+            mqtt=MqttSettings(
+                host=self.management.host,
+                port=self.management.port,
+                username=self.mqtt_user.username if self.mqtt_user else None,
+                password=self.mqtt_user.password if self.mqtt_user else None,
+                keepalive_s=5,
+            ),
             brokers=brokers,
             default_brokers={"management": "mgmt", "data": "data"},
             networks={"mini": "mini"},
@@ -129,7 +143,7 @@ class Catalog:
 class Recorder:
     """A real MQTT client collecting every message under ``topics`` with its arrival time."""
 
-    def __init__(self, broker: MosquittoBroker, topics: list[str]) -> None:
+    def __init__(self, broker: MosquittoBroker, topics: list[str], user: MqttUser | None = None) -> None:
         self.messages: list[tuple[float, str, bytes]] = []
         self._cond = threading.Condition()
         ready = threading.Event()
@@ -150,6 +164,8 @@ class Recorder:
         self.client.on_connect = on_connect
         self.client.on_subscribe = on_subscribe
         self.client.on_message = on_message
+        if user is not None:
+            self.client.username_pw_set(user.username, user.password)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         if not ready.wait(10):
@@ -219,7 +235,9 @@ def agent_factory(catalog: Catalog, tmp_path: Path) -> Iterator[AgentFactory]:
     """Start in-process agents: ``start(device_id, **AgentSettings overrides)``."""
     started: list[RunningAgent] = []
 
-    def start(device_id: str, **overrides: Any) -> RunningAgent:
+    def start(
+        device_id: str, credentials: dict[str, MqttCredentials] | None = None, **overrides: Any
+    ) -> RunningAgent:
         overrides.setdefault("refresh_s", 0.5)
         overrides.setdefault("retry_s", 0.3)
         overrides.setdefault("peers_refresh_s", 1.0)
@@ -228,7 +246,7 @@ def agent_factory(catalog: Catalog, tmp_path: Path) -> Iterator[AgentFactory]:
         settings = AgentSettings(
             device_id=device_id, catalog_url=catalog.url, token=device_token(device_id), **overrides
         )
-        links = MqttLinks(device_id, keepalive_s=5)
+        links = MqttLinks(device_id, credentials, keepalive_s=5)
         agent = MeterAgent(settings, links)
         links.bind(agent.on_management_message, agent.on_data_message)
         stop = threading.Event()

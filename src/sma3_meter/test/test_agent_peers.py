@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 
@@ -55,7 +54,14 @@ def test_feeder_head_locates_with_secondary_sag_data(
         10,
         "MH1 registration listing its subscriptions",
     )
-    time.sleep(0.3)  # let the broker acknowledge the new subscriptions
+    wait_until(
+        lambda: (
+            head.links.active_subscriptions("data")
+            >= {f"sma3/data/meters/{m}/{k}" for m in ("MS1", "MS2") for k in ("sag", "outage")}
+        ),
+        10,
+        "the broker acknowledging MH1's subscriptions",
+    )
 
     # a single-phase fault on L3 (feeder L1), simulated; each meter sees its own phasors
     net = load_network("mini")

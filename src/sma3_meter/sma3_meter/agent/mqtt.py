@@ -75,6 +75,9 @@ class MqttConnection:
         self.on_message = on_message
         self.connected = threading.Event()
         self._topics: set[str] = set()
+        #: Topic filters the broker acknowledged (SUBACK with a granted QoS).
+        self.active: set[str] = set()
+        self._pending: dict[int, str] = {}
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if credentials is not None:
@@ -87,6 +90,7 @@ class MqttConnection:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.keepalive_s = keepalive_s
 
     def start(self) -> None:
@@ -113,8 +117,9 @@ class MqttConnection:
             return
         with self._lock:
             topics = sorted(self._topics)
+            self.active.clear()
         for topic in topics:
-            client.subscribe(topic, qos=1)
+            self._subscribe(topic)
         self.connected.set()
         log.info("connected to %s broker %s:%d", self.purpose, self.broker.host, self.broker.port)
 
@@ -132,6 +137,27 @@ class MqttConnection:
                 reason,
             )
 
+    def _subscribe(self, topic: str) -> None:
+        rc, mid = self.client.subscribe(topic, qos=1)
+        if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            log.warning("%s subscription to %s not sent: %s", self.purpose, topic, mqtt.error_string(rc))
+            return
+        with self._lock:
+            self._pending[mid] = topic
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: Any, _props: Any
+    ) -> None:
+        with self._lock:
+            topic = self._pending.pop(mid, None)
+            if topic is None:
+                return
+            failed = [r for r in reasons if r.is_failure]
+            if not failed and topic in self._topics:
+                self.active.add(topic)
+        if failed:
+            log.error("%s broker refused the subscription to %s: %s", self.purpose, topic, failed[0])
+
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             self.on_message(msg.topic, bytes(msg.payload))
@@ -145,14 +171,20 @@ class MqttConnection:
             added = sorted(topics - self._topics)
             removed = sorted(self._topics - topics)
             self._topics = set(topics)
+            self.active -= set(removed)
         if not self.connected.is_set():
             return  # _on_connect subscribes to everything
         for topic in removed:
             self.client.unsubscribe(topic)
         for topic in added:
-            self.client.subscribe(topic, qos=1)
+            self._subscribe(topic)
         if added or removed:
             log.info("%s subscriptions: +%s -%s", self.purpose, added, removed)
+
+    def active_topics(self) -> set[str]:
+        """Topic filters the broker acknowledged."""
+        with self._lock:
+            return set(self.active)
 
     def publish(self, topic: str, payload: str, qos: int = 1) -> mqtt.MQTTMessageInfo:
         """Publish (queued by paho while reconnecting)."""
@@ -293,6 +325,12 @@ class MqttLinks:
         """Connection state by purpose (only configured brokers)."""
         with self._lock:
             return {p: c.connected.is_set() for p, c in self.connections.items()}
+
+    def active_subscriptions(self, purpose: Purpose) -> set[str]:
+        """Topic filters the ``purpose`` broker acknowledged."""
+        with self._lock:
+            conn = self.connections.get(purpose)
+        return conn.active_topics() if conn is not None else set()
 
     def wait_connected(self, timeout_s: float) -> bool:
         """Wait until every configured broker is connected."""
