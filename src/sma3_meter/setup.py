@@ -1,5 +1,7 @@
 """Packaging of the sma3_meter ROS 2 package (ament_python)."""
 
+from glob import glob
+
 from setuptools import find_packages, setup
 
 PACKAGE = "sma3_meter"
@@ -11,6 +13,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
