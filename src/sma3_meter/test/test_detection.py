@@ -289,3 +289,18 @@ def test_last_gasp_handler_runs_callback_then_previous_handler() -> None:
         assert list(saved) == [signal.SIGUSR1]
     finally:
         signal.signal(signal.SIGUSR1, old)
+
+
+def test_last_gasp_handler_without_chaining_exits_through_systemexit() -> None:
+    calls: list[str] = []
+    old = signal.getsignal(signal.SIGUSR2)
+    try:
+        install_last_gasp_handler(calls.append, ("SIGUSR2",), chain=False)
+        with pytest.raises(SystemExit) as info:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            for _ in range(100):  # the handler runs between bytecodes of the main thread
+                pass
+        assert info.value.code == 128 + signal.SIGUSR2
+        assert calls == ["SIGUSR2"]
+    finally:
+        signal.signal(signal.SIGUSR2, old)

@@ -172,3 +172,55 @@ def test_sim_backend_to_fault_event_on_detection(ros, tmp_path: Path) -> None:  
     assert [f.fault_type for f in listener.faults] == ["BC"]
     assert abs(listener.faults[0].inception_sample_index - 960) <= 3
     assert Path(listener.faults[0].record_path).is_file()
+
+
+def test_detector_process_sends_last_gasp_on_sigterm(ros, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    executor, ns = ros
+    listener = Listener(ns)
+    executor.add_node(listener)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sma3_meter.nodes.detector",
+            "--ros-args",
+            "-r",
+            f"__ns:={ns}",
+            "-p",
+            "meter_id:=MS1",
+            "-p",
+            "bus_id:=B5",
+            "-p",
+            f"record_dir:={tmp_path}",
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        publisher = listener.create_publisher(WaveformFrame, "waveform", 10)
+        _spin(executor, lambda: publisher.get_subscription_count() >= 1, "the detector process", timeout=20.0)
+        _spin(
+            executor,
+            lambda: listener.count_publishers("outage_alarm") >= 1,
+            "the outage publisher",
+            timeout=20.0,
+        )
+        _spin_for(executor, 0.3)
+        proc.send_signal(signal.SIGTERM)
+        _spin(executor, lambda: bool(listener.outages), "the last-gasp alarm", timeout=10.0)
+        alarm = listener.outages[0]
+        assert alarm.kind == OutageAlarm.LAST_GASP and alarm.meter_id == "MS1" and alarm.bus_id == "B5"
+        assert list(alarm.phases) == [True, True, True]
+        output, _ = proc.communicate(timeout=10.0)
+        assert "last gasp (SIGTERM)" in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

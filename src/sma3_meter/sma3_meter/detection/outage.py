@@ -132,13 +132,18 @@ class OutageMonitor:
 
 
 def install_last_gasp_handler(
-    callback: Callable[[str], None], signal_names: Sequence[str] = ("SIGTERM", "SIGPWR")
+    callback: Callable[[str], None],
+    signal_names: Sequence[str] = ("SIGTERM", "SIGPWR"),
+    chain: bool = True,
 ) -> dict[int, object]:
-    """Call ``callback(signal_name)`` when one of the signals arrives, then let the previous handler run.
+    """Call ``callback(signal_name)`` when one of the signals arrives, then end as the signal asks.
 
-    The previous handler (e.g. rclpy's shutdown handler) is called after the callback; with the
-    default disposition the signal is re-raised so the process ends as it would have. Signals the
-    platform lacks (SIGPWR outside Linux) are skipped. Must be called from the main thread.
+    With ``chain`` the previous Python handler runs after the callback, or, with the default
+    disposition, the signal is re-raised so the process ends as it would have. Without ``chain``
+    :class:`SystemExit` (status 128 + signal number) is raised in the main thread, so ``finally``
+    blocks (flushing records, shutting ROS down) still run. Python runs signal handlers between
+    bytecodes of the main thread: the main loop must not block indefinitely in C code (spin with a
+    timeout). Signals the platform lacks (SIGPWR outside Linux) are skipped. Call from the main thread.
 
     Returns
     -------
@@ -152,6 +157,8 @@ def install_last_gasp_handler(
             callback(signal.Signals(signum).name)
         finally:
             before = previous.get(signum, signal.SIG_DFL)
+            if not chain:
+                raise SystemExit(128 + signum)
             if callable(before):
                 before(signum, frame)
             elif before == signal.SIG_DFL:

@@ -46,6 +46,7 @@ import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from sma3_interfaces.msg import FaultEvent, OutageAlarm, PhasorFrame, WaveformFrame
 from sma3_meter.detection import (
@@ -54,6 +55,7 @@ from sma3_meter.detection import (
     FaultCleared,
     FaultDetected,
     OutageChange,
+    OutageMonitor,
     OutageSettings,
     SignalChain,
     install_last_gasp_handler,
@@ -108,6 +110,7 @@ class DetectorNode(Node):
         self._gap_until = -1
         self._waiting: dict[str, FaultEvent] = {}  # event id -> FaultEvent waiting for its record
         self.faults_published = 0
+        self._last_meter = self.meter_id
         self.fault_publish_times: list[float] = []  # time.monotonic() of each FaultEvent (latency bench)
         self.get_logger().info(
             f"detector for meter {self.meter_id or '(any)'}: records in {self.record_dir}, "
@@ -156,7 +159,8 @@ class DetectorNode(Node):
             self._on_record(path)
 
     def _meter(self, msg: WaveformFrame) -> str:
-        return self.meter_id or msg.meter_id
+        self._last_meter = self.meter_id or msg.meter_id
+        return self._last_meter
 
     def _start(self, msg: WaveformFrame) -> None:
         self._rate = float(msg.sample_rate_hz)
@@ -232,29 +236,43 @@ class DetectorNode(Node):
 
     def publish_last_gasp(self, reason: str) -> None:
         """Publish the last-gasp ``OutageAlarm`` (called from the SIGTERM/SIGPWR handler)."""
-        if self.chain is None:
-            return
-        change = self.chain.last_gasp()
-        when = self._time_of(change.sample_index) if change.sample_index >= 0 else datetime.now(timezone.utc)
-        self.outage_pub.publish(outage_alarm_msg(change, self.meter_id, self.bus_id, when))
+        monitor = self.chain.outage if self.chain is not None else OutageMonitor(self.settings.outage)
+        change = monitor.last_gasp()
+        when = (
+            self._time_of(change.sample_index)
+            if change.sample_index >= 0 and self._rate > 0
+            else datetime.now(timezone.utc)
+        )
+        self.outage_pub.publish(
+            outage_alarm_msg(change, self.meter_id or self._last_meter, self.bus_id, when)
+        )
         self.get_logger().warning(f"last gasp ({reason}): phases {change.phases}")
         time.sleep(0.05)  # let the middleware send it before the process goes
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of ``ros2 run sma3_meter detector``."""
-    rclpy.init(args=args)
+    """Entry point of ``ros2 run sma3_meter detector``.
+
+    rclpy's own signal handlers are not installed: SIGTERM/SIGPWR publish the last gasp and end the
+    process through :func:`install_last_gasp_handler`, SIGINT raises KeyboardInterrupt; the loop
+    spins with a timeout so that Python handles the signals promptly.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = DetectorNode()
-    install_last_gasp_handler(node.publish_last_gasp)
+    install_last_gasp_handler(node.publish_last_gasp, chain=False)
+    status = 0
     try:
-        rclpy.spin(node)
+        while rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=0.05)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except SystemExit as exc:
+        status = int(exc.code or 0)
     finally:
         node.flush_records()
         node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return status
 
 
 if __name__ == "__main__":
