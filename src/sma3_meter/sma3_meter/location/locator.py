@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -286,7 +286,6 @@ class _Walk:
     v_up: np.ndarray
     i_up: np.ndarray
     v_down: np.ndarray
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _fault_point(
