@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import queue
 import random
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for sub in ("src/sma3_catalog", "src/sma3_grid", "tools"):
@@ -87,8 +89,9 @@ def metric(text: str, name: str, labels: str = "") -> float:
 
 
 def heartbeat_publisher(
-    host: str, port: int, ids: list[str], interval_s: float, stop: threading.Event, counter: list[int]
+    host: str, port: int, ids: list[str], interval_s: float, stop: Any, counter: Any
 ) -> None:
+    """Publish each id's heartbeat once per ``interval_s`` (run in its own process)."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.max_queued_messages_set(0)
     client.connect(host, port, keepalive=60)
@@ -105,7 +108,7 @@ def heartbeat_publisher(
             while sent < due and not stop.is_set():
                 client.publish(f"sma3/mgmt/devices/{ids[sent % n]}/status", payload, qos=0)
                 sent += 1
-            counter[0] = sent
+            counter.value = sent
             time.sleep(0.01)
     finally:
         client.loop_stop()
@@ -134,6 +137,12 @@ def query_worker(
             latencies.append(time.perf_counter() - t0)
             if r.status_code != 200:
                 errors.append(f"{r.status_code} {r.text[:200]}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time (s) of process ``pid`` from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -227,10 +236,13 @@ def main() -> int:
         listener.loop_start()
 
         before = httpx.get(base + "/metrics").text
-        stop = threading.Event()
-        counters = [[0] for _ in range(args.publishers)]
+        cpu_before = cpu_seconds(server.pid)
+        # publishers run in their own processes so they do not compete with the query clients' GIL
+        mp = multiprocessing.get_context("spawn")
+        stop = mp.Event()
+        counters = [mp.Value("q", 0) for _ in range(args.publishers)]
         publishers = [
-            threading.Thread(
+            mp.Process(
                 target=heartbeat_publisher,
                 args=(broker.host, broker.port, ids[k :: args.publishers], args.interval, stop, counters[k]),
                 daemon=True,
@@ -244,7 +256,9 @@ def main() -> int:
             threading.Thread(target=query_worker, args=(base, jobs, latencies, errors), daemon=True)
             for _ in range(4)
         ]
-        for t in publishers + workers:
+        for proc in publishers:
+            proc.start()
+        for t in workers:
             t.start()
         t_start = time.monotonic()
         issued = 0
@@ -256,11 +270,14 @@ def main() -> int:
         stop.set()
         for _ in workers:
             jobs.put(None)
-        for t in publishers + workers:
+        for t in workers:
             t.join(timeout=30)
+        for proc in publishers:
+            proc.join(timeout=30)
         measured_s = time.monotonic() - t_start
         time.sleep(1.0)  # let queued heartbeats be applied
         after = httpx.get(base + "/metrics").text
+        cpu_used = cpu_seconds(server.pid) - cpu_before
         listener.loop_stop()
         listener.disconnect()
 
@@ -269,7 +286,7 @@ def main() -> int:
                 before, "sma3_catalog_heartbeats_total", f'result="{label}"'
             )
 
-        published = sum(c[0] for c in counters)
+        published = sum(c.value for c in counters)
         applied = delta("refreshed") + delta("superseded")
         lat_ms = np.array(latencies) * 1e3
         remaining = httpx.get(base + "/api/v1/devices", params={"limit": 1000, "offset": 0}).status_code
@@ -297,6 +314,17 @@ def main() -> int:
                 f"  query latency p50 / p99    : {np.percentile(lat_ms, 50):.1f} ms / "
                 f"{np.percentile(lat_ms, 99):.1f} ms (max {lat_ms.max():.1f} ms; target p99 <= 50 ms)"
             )
+        served = metric(after, "sma3_catalog_http_request_seconds_sum", 'route="/api/v1/devices"') - metric(
+            before, "sma3_catalog_http_request_seconds_sum", 'route="/api/v1/devices"'
+        )
+        if len(lat_ms):
+            print(
+                f"  server time per query      : {served / len(lat_ms) * 1e3:.1f} ms mean (inside the catalog)"
+            )
+        print(
+            f"  catalog process CPU        : {cpu_used:.1f} s in {measured_s:.1f} s "
+            f"({cpu_used / measured_s * 100:.0f}% of one core; load average {os.getloadavg()[0]:.1f})"
+        )
         if lags_event:
             print(
                 f"  expiry lag (event-expires) : n={len(lags_event)}/{args.probes}  "

@@ -42,7 +42,8 @@ devices = Table(
     Column("last_heartbeat", Float, nullable=True),
     Column("body", Text, nullable=False),
     Index("ix_devices_expires", "expires"),
-    Index("ix_devices_feeder_role", "feeder", "role"),
+    Index("ix_devices_feeder_id", "feeder", "id"),
+    Index("ix_devices_role_id", "role", "id"),
 )
 
 device_algorithms = Table(
