@@ -319,7 +319,7 @@ def main() -> int:
         )
         if len(lat_ms):
             print(
-                f"  server time per query      : {served / len(lat_ms) * 1e3:.1f} ms mean (inside the catalog)"
+                f"  server time per query      : {served / len(lat_ms) * 1e3:.1f} ms mean (in the catalog)"
             )
         print(
             f"  catalog process CPU        : {cpu_used:.1f} s in {measured_s:.1f} s "
@@ -328,7 +328,7 @@ def main() -> int:
         if lags_event:
             print(
                 f"  expiry lag (event-expires) : n={len(lags_event)}/{args.probes}  "
-                f"median {np.median(lags_event) * 1e3:.0f} ms  max {max(lags_event) * 1e3:.0f} ms (limit 1000 ms)"
+                f"median {np.median(lags_event) * 1e3:.0f} ms  max {max(lags_event) * 1e3:.0f} ms (limit 1 s)"
             )
             print(
                 f"  expiry lag (seen-expires)  : median {np.median(lags_seen) * 1e3:.0f} ms  "
