@@ -10,9 +10,9 @@ follows the tracked frequency and the delayed sample is interpolated (fractional
 off-nominal frequency leaves no residual.
 
 A change is confirmed when the largest normalized delta over the channels exceeds 1 for
-``confirm_samples`` consecutive samples; the inception is then moved back over the preceding samples
-that already exceed ``backtrack_fraction`` of the threshold and grow towards the confirmation (the
-first faulted sample).
+``confirm_samples`` consecutive samples. The first changed sample is then searched among the
+preceding ``max_backtrack_s``: by least squares against the shape of a switched-on sinusoid
+(:meth:`DeltaDetector._fit_onset`), which dates weak changes that cross the threshold late.
 """
 
 from __future__ import annotations
@@ -214,7 +214,53 @@ class DeltaDetector:
         while k - 1 >= lo and level < ratio[k - 1 - lo] < previous:
             previous = ratio[k - 1 - lo]
             k -= 1
-        return k
+        return self._fit_onset(buffer, k, first, lo, period_samples, th)
+
+    def _fit_onset(
+        self,
+        buffer: SampleBuffer,
+        backtracked: int,
+        first: int,
+        lo: int,
+        period_samples: float,
+        th: np.ndarray,
+    ) -> int:
+        """Onset by least squares: the superimposed quantity of a fault starting at ``k0`` is zero
+        before ``k0`` and, over a short window after it, ``a sin(w (k - k0)) + b (cos(w (k - k0)) - 1)
+        + c`` (a sinusoid switched on at ``k0``, continuous as currents in inductive circuits, or with
+        a step as voltages). Every
+        candidate ``k0`` between the earliest backtrack position and the confirmation is tried on the
+        changed channels (normalized by their thresholds); the one with the smallest residual wins.
+        Weak changes that cross the threshold late (a resistive fault starting near a current zero)
+        are dated from their shape rather than from the first large sample."""
+        after = max(4, round(period_samples / 8))
+        end = min(buffer.end_index, first + after)
+        pre = 4
+        start = max(lo - pre, buffer.start_index + history_needed(period_samples))
+        if end - start < 2 * pre:
+            return backtracked
+        delta = cycle_delta(buffer, start, end, period_samples) / th[:, None]
+        changed = np.abs(delta[:, first - start :]).max(axis=1) > 1.0
+        if not changed.any():
+            return backtracked
+        y = delta[changed]
+        energy = np.einsum("ij,ij->i", y, y)
+        w = 2.0 * math.pi / period_samples
+        k = np.arange(start, end)
+        best, best_sse = backtracked, math.inf
+        for k0 in range(max(lo, start + pre), first + 1):
+            t = k - k0
+            on = t >= 0
+            basis = np.vstack(
+                [np.where(on, np.sin(w * t), 0.0), np.where(on, np.cos(w * t) - 1.0, 0.0), on.astype(float)]
+            )
+            gram = basis @ basis.T + 1e-9 * np.eye(3)
+            rhs = y @ basis.T  # (channels, 3)
+            coef = np.linalg.solve(gram, rhs.T)  # (3, channels)
+            sse = float(np.sum(energy - np.einsum("ci,ic->c", rhs, coef)))
+            if sse < best_sse - 1e-12:
+                best, best_sse = k0, sse
+        return best
 
     def _update_noise(self, delta: np.ndarray, force: bool = False) -> None:
         """Exponential average of the delta mean square, from one block every ~50 ms."""
