@@ -9,6 +9,7 @@ import pytest
 
 from sma3_grid.io import load_network
 from sma3_meter.detection import (
+    FAULT_TYPES,
     LOSS_OF_VOLTAGE,
     ChainSettings,
     Disturbance,
@@ -71,3 +72,35 @@ def test_other_feeder_and_downstream_secondary_report_no_fault(mini) -> None:  #
     assert not any(isinstance(e, FaultDetected) for e in secondary)
     outages = [e for e in secondary if isinstance(e, OutageChange)]
     assert [o.kind for o in outages] == [LOSS_OF_VOLTAGE] and outages[0].phases == (True, True, True)
+
+
+@pytest.mark.parametrize("fault_type", FAULT_TYPES)
+@pytest.mark.parametrize("sample_rate_hz", [3200.0, 6400.0])
+def test_every_type_at_50_ohm_with_heavy_load(mini, fault_type: str, sample_rate_hz: float) -> None:  # type: ignore[no-untyped-def]
+    scenario = FaultScenario(
+        "L3",
+        0.7,
+        fault_type,
+        rf_ohm=50.0,
+        rg_ohm=50.0 if fault_type.endswith("G") else 0.001,
+        load_factor=1.3,
+        seed=1,
+    )
+    record = synthesize(
+        mini,
+        solve(mini, scenario),
+        "MH1",
+        SamplingConfig(sample_rate_hz=sample_rate_hz, duration_s=0.7, fault_time_s=0.4),
+        seed=2,
+    )
+    x = np.vstack([record.channels[c] for c in ("VA", "VB", "VC", "IA", "IB", "IC")])
+    chain = SignalChain(
+        sample_rate_hz, 50.0, ChainSettings(outage=OutageSettings(nominal_voltage_v=22000 / math.sqrt(3)))
+    )
+    n = round(sample_rate_hz / 50)
+    events = []
+    for s in range(0, x.shape[1] - n + 1, n):
+        events += chain.process(x[:, s : s + n], s).events
+    faults = [e for e in events if isinstance(e, FaultDetected)]
+    assert [f.fault_type for f in faults] == [fault_type]
+    assert abs(faults[0].inception_index - 0.4 * sample_rate_hz) <= 0.001 * sample_rate_hz
