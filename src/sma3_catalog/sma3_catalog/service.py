@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
@@ -126,27 +127,28 @@ def load_config_dir(settings: CatalogSettings, config_dir: Path) -> CatalogSetti
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: invalid YAML: {exc}") from None
 
-    try:
-        brokers = read("brokers.yaml")
-        if brokers is not None:
-            if not isinstance(brokers, dict):
-                raise ConfigError(f"{config_dir / 'brokers.yaml'}: expected keys 'brokers' and 'defaults'")
-            settings.brokers = TypeAdapter(list[BrokerInfo]).validate_python(brokers.get("brokers", []))
-            settings.default_brokers = TypeAdapter(dict[str, str]).validate_python(
-                brokers.get("defaults", {})
-            )
-        networks = read("networks.yaml")
-        if networks is not None:
-            sources = TypeAdapter(dict[str, str]).validate_python(networks)
-            settings.networks = {
-                name: (str((config_dir / src).resolve()) if (config_dir / src).exists() else src)
-                for name, src in sources.items()
-            }
-        algorithms = read("algorithms.yaml")
-        if algorithms is not None:
-            settings.role_defaults = TypeAdapter(dict[str, list[AlgorithmSpec]]).validate_python(algorithms)
-    except ValidationError as exc:
-        raise ConfigError(f"{config_dir}: {exc}") from None
+    def validate(name: str, kind: Any, data: object) -> Any:
+        try:
+            return TypeAdapter(kind).validate_python(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{config_dir / name}: {exc}") from None
+
+    brokers = read("brokers.yaml")
+    if brokers is not None:
+        if not isinstance(brokers, dict):
+            raise ConfigError(f"{config_dir / 'brokers.yaml'}: expected keys 'brokers' and 'defaults'")
+        settings.brokers = validate("brokers.yaml", list[BrokerInfo], brokers.get("brokers", []))
+        settings.default_brokers = validate("brokers.yaml", dict[str, str], brokers.get("defaults", {}))
+    networks = read("networks.yaml")
+    if networks is not None:
+        sources = validate("networks.yaml", dict[str, str], networks)
+        settings.networks = {
+            name: (str((config_dir / src).resolve()) if (config_dir / src).exists() else src)
+            for name, src in sources.items()
+        }
+    algorithms = read("algorithms.yaml")
+    if algorithms is not None:
+        settings.role_defaults = validate("algorithms.yaml", dict[str, list[AlgorithmSpec]], algorithms)
     if (config_dir / "tokens.yaml").exists():
         settings.tokens = TokenTable.load(config_dir / "tokens.yaml")
     return settings
