@@ -1,5 +1,7 @@
 """Packaging of the sma3_catalog ROS 2 package (ament_python)."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 PACKAGE = "sma3_catalog"
@@ -10,7 +12,8 @@ setup(
     packages=find_packages(exclude=["test"]),
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
-        ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE, ["package.xml", "README.md"]),
+        ("share/" + PACKAGE + "/config", sorted(str(p) for p in Path("config").glob("*") if p.is_file())),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

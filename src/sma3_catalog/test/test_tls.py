@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from sma3_catalog.mqtt_link import MqttSettings
 
 from .conftest import CatalogFactory, registration
