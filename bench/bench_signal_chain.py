@@ -105,6 +105,7 @@ def _latency_once(record: Path, k0: int, fs: float, frame_samples: int, tmp: Pat
     from rclpy.parameter import Parameter
 
     from sma3_interfaces.msg import FaultEvent
+    from sma3_meter.daq.replay import ReplayBackend
     from sma3_meter.nodes.acquisition import AcquisitionNode
     from sma3_meter.nodes.detector import DetectorNode
 
@@ -148,7 +149,9 @@ def _latency_once(record: Path, k0: int, fs: float, frame_samples: int, tmp: Pat
         if not received:
             raise RuntimeError("no FaultEvent within 10 s")
         t_recv, event = received[0]
-        wall_start = acquisition.backend.wall_start
+        backend = acquisition.backend
+        assert isinstance(backend, ReplayBackend)
+        wall_start = backend.wall_start
         assert wall_start is not None and event.inception_sample_index > 0
         acquired = wall_start + (k0 + 1) / fs  # when the first faulted sample was released
         t_pub = detector.fault_publish_times[0]

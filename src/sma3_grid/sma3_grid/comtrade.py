@@ -312,10 +312,9 @@ def write_comtrade(
             )
         dat_path.write_bytes(rows.tobytes())
     else:
-        table = np.column_stack(
-            [sample_no.astype(np.int64), stamps.astype(np.int64), raw]
-            + [record.digital[name].astype(np.int64) for name in status_names]
-        )
+        columns: list[np.ndarray] = [sample_no.astype(np.int64), stamps.astype(np.int64), raw]
+        columns += [record.digital[name].astype(np.int64) for name in status_names]
+        table = np.column_stack(columns)
         with dat_path.open("w", encoding="ascii", newline="") as handle:
             np.savetxt(handle, table, fmt="%d", delimiter=",", newline="\r\n")
     return cfg_path
@@ -496,10 +495,10 @@ def read_comtrade(cfg_path: Path | str) -> Record:
     channels: dict[str, np.ndarray] = {}
     info: dict[str, ChannelInfo] = {}
     for j, spec in enumerate(analogs):
-        values = spec.a * raw[:, j] + spec.b
+        scaled = spec.a * raw[:, j] + spec.b
         if spec.ps == "S":
-            values = values * (spec.primary / spec.secondary)
-        channels[spec.name] = values
+            scaled = scaled * (spec.primary / spec.secondary)
+        channels[spec.name] = scaled
         info[spec.name] = ChannelInfo(spec.unit, spec.primary, spec.secondary, spec.a, spec.b)
     digital = {name: status[:, k] for k, name in enumerate(status_names)}
     return Record(

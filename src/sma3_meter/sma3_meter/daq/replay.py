@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def _interfaces_msg_dir() -> Path:
     )
 
 
-def waveform_frame_typestore():  # type: ignore[no-untyped-def]
+def waveform_frame_typestore() -> Any:
     """A ``rosbags`` type store knowing ``sma3_interfaces/msg/WaveformFrame`` (and std_msgs)."""
     try:
         from rosbags.typesys import Stores, get_types_from_msg, get_typestore

@@ -127,7 +127,8 @@ class SimBackend(DaqBackend):
             raise DaqError(f"sim backend: stream block has shape {codes.shape}, expected (n, 6)")
         primary = self.stream.scaling.to_primary(codes).T
         top = self.stream.scaling.max_code
-        saturated = tuple(bool(x) for x in ((codes <= 0) | (codes >= top)).any(axis=0))
+        clipped = np.asarray((codes <= 0) | (codes >= top)).any(axis=0)
+        saturated = tuple(bool(x) for x in np.atleast_1d(clipped))
         first = int(block.first_sample)
         return SampleBlock(
             first_index=first,

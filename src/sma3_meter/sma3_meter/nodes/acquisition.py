@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Any
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -133,7 +134,7 @@ class AcquisitionNode(Node):
             f"{frame}-sample frames on '{self.publisher.topic_name}'"
         )
 
-    def _param(self, name: str):  # type: ignore[no-untyped-def]
+    def _param(self, name: str) -> Any:
         return self.get_parameter(name).value
 
     def _run(self) -> None:

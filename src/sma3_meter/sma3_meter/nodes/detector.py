@@ -41,6 +41,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -117,7 +118,7 @@ class DetectorNode(Node):
             f"FaultEvent on {self.publish_on}"
         )
 
-    def _param(self, name: str):  # type: ignore[no-untyped-def]
+    def _param(self, name: str) -> Any:
         return self.get_parameter(name).value
 
     # -- time ------------------------------------------------------------------------------------
