@@ -119,7 +119,7 @@ def test_replay_to_fault_event_and_record(ros, fault_record: Path, tmp_path: Pat
     record_path = Path(event.record_path)
     assert record_path.is_file() and record_path.parent == (tmp_path / "records").resolve()
     record = read_comtrade(record_path)
-    assert record.station == "MH1" and record.n_samples == 3200
+    assert record.station == "MH1" and 3190 <= record.n_samples <= 3200  # 0.5 s + the rest of the replay
     assert abs(record.trigger_s - 0.5) <= 0.001
     assert list(record.channels) == ["VA", "VB", "VC", "IA", "IB", "IC"]
 

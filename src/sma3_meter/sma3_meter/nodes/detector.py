@@ -23,6 +23,9 @@ record_pre_s, record_post_s : float
     Record window before/after inception, s (0.5 + 0.5).
 record_binary : bool
     BINARY (default) or ASCII ``.dat``.
+record_flush_after_s : float
+    A pending record is written with the samples received so far when no frame arrives for this long
+    (s; the stream stopped or a replay ended before the post-fault window was complete).
 publish_on : str
     ``record`` (default): the ``FaultEvent`` is published once its record is on disk (``record_post_s``
     after inception), so consumers can read ``record_path`` right away. ``detection``: published as
@@ -81,6 +84,7 @@ class DetectorNode(Node):
         p("record_pre_s", 0.5)
         p("record_post_s", 0.5)
         p("record_binary", True)
+        p("record_flush_after_s", 1.0)
         p("publish_on", "record")
         p("report_sags", False)
         p("waveform_topic", "waveform")
@@ -103,6 +107,9 @@ class DetectorNode(Node):
         self.fault_pub = self.create_publisher(FaultEvent, str(value("fault_topic")), 10)
         self.outage_pub = self.create_publisher(OutageAlarm, str(value("outage_topic")), 10)
         self.create_subscription(WaveformFrame, str(value("waveform_topic")), self._on_frame, 50)
+        self.record_flush_after_s = float(value("record_flush_after_s"))
+        self._last_frame = time.monotonic()
+        self.create_timer(0.2, self._flush_stale_records)
         self.chain: SignalChain | None = None
         self.capture: RecordCapture | None = None
         self._rate = 0.0
@@ -130,6 +137,7 @@ class DetectorNode(Node):
     def _on_frame(self, msg: WaveformFrame) -> None:
         if self.meter_id and msg.meter_id != self.meter_id:
             return
+        self._last_frame = time.monotonic()
         try:
             block = block_from_msg(msg)
         except ValueError as exc:
@@ -228,6 +236,12 @@ class DetectorNode(Node):
         self.fault_pub.publish(msg)
         self.fault_publish_times.append(time.monotonic())
         self.faults_published += 1
+
+    def _flush_stale_records(self) -> None:
+        stale = time.monotonic() - self._last_frame > self.record_flush_after_s
+        if self.capture is not None and self.capture.pending and stale:
+            self.get_logger().warning("waveform stream stopped: writing pending records as they are")
+            self.flush_records()
 
     def flush_records(self) -> None:
         """Write pending records with the samples received so far (and publish their events)."""
