@@ -78,6 +78,7 @@ class MqttConnection:
         #: Topic filters the broker acknowledged (SUBACK with a granted QoS).
         self.active: set[str] = set()
         self._pending: dict[int, str] = {}
+        self._early_acks: dict[int, list[Any]] = {}
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if credentials is not None:
@@ -143,7 +144,11 @@ class MqttConnection:
             log.warning("%s subscription to %s not sent: %s", self.purpose, topic, mqtt.error_string(rc))
             return
         with self._lock:
-            self._pending[mid] = topic
+            early = self._early_acks.pop(mid, None)
+            if early is None:
+                self._pending[mid] = topic
+        if early is not None:  # the SUBACK overtook the bookkeeping
+            self._acknowledged(topic, early)
 
     def _on_subscribe(
         self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: Any, _props: Any
@@ -151,12 +156,18 @@ class MqttConnection:
         with self._lock:
             topic = self._pending.pop(mid, None)
             if topic is None:
+                self._early_acks[mid] = list(reasons)
                 return
-            failed = [r for r in reasons if r.is_failure]
-            if not failed and topic in self._topics:
-                self.active.add(topic)
+        self._acknowledged(topic, list(reasons))
+
+    def _acknowledged(self, topic: str, reasons: list[Any]) -> None:
+        failed = [r for r in reasons if r.is_failure]
         if failed:
             log.error("%s broker refused the subscription to %s: %s", self.purpose, topic, failed[0])
+            return
+        with self._lock:
+            if topic in self._topics:
+                self.active.add(topic)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
