@@ -224,3 +224,37 @@ def test_detector_process_sends_last_gasp_on_sigterm(ros, tmp_path: Path) -> Non
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_message_conversions_round_trip() -> None:
+    from datetime import datetime, timezone
+
+    import numpy as np
+
+    from sma3_meter.daq.base import Frame
+    from sma3_meter.dsp import PhasorSample
+    from sma3_meter.nodes.convert import (
+        block_from_msg,
+        datetime_from_time,
+        phasor_frame_msg,
+        time_from_datetime,
+        waveform_frame_msg,
+    )
+
+    when = datetime(2026, 11, 27, 16, 22, 53, 123456, tzinfo=timezone.utc)
+    stamp = time_from_datetime(when)
+    assert datetime_from_time(stamp) == when and stamp.nanosec == 123456000
+    samples = np.arange(6 * 5, dtype=float).reshape(6, 5)
+    frame = Frame(1000, samples, when, 7, (False, True, False, False, False, False))
+    msg = waveform_frame_msg(frame, "MH1", 3200.0)
+    block = block_from_msg(msg)
+    assert np.array_equal(block.samples, samples) and block.first_index == 1000 and block.gap_samples == 7
+    assert block.saturated[1] and block.first_time == when
+    msg.ic = [1.0]
+    with pytest.raises(ValueError, match="channel lengths differ"):
+        block_from_msg(msg)
+    phasors = np.array([100 * np.exp(0.5j), 90, 80, 10 * np.exp(-0.2j), 9, 8], dtype=complex)
+    pf = phasor_frame_msg(PhasorSample(63, 50.01, 0.1, phasors, locked=False, transient=True), "MH1", when)
+    assert pf.v_mag[0] == pytest.approx(100) and pf.v_ang[0] == pytest.approx(0.5)
+    assert pf.p_w[0] == pytest.approx(1000 * np.cos(0.7)) and pf.q_var[0] == pytest.approx(1000 * np.sin(0.7))
+    assert pf.quality == PhasorFrame.QUALITY_FREQUENCY_UNLOCKED | PhasorFrame.QUALITY_TRANSIENT
