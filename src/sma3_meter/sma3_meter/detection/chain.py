@@ -122,6 +122,7 @@ class Disturbance:
 
 
 _SQRT2 = float(np.sqrt(2.0))
+REFERENCE_EVERY = 5  # cycle reports between refreshes of the detector's reference peaks
 
 Event = FaultDetected | FaultCleared | Disturbance | OutageChange
 
@@ -167,6 +168,7 @@ class SignalChain:
         self._fault: FaultDetected | None = None
         self._clearing_index = 0
         self._transients: deque[int] = deque(maxlen=8)
+        self._since_reference = REFERENCE_EVERY  # refresh at the first report
 
     def process(self, block: np.ndarray, first_index: int) -> ChainOutput:
         """Process a block (6, M) of samples (V, A) whose first sample has absolute index ``first_index``.
@@ -182,15 +184,23 @@ class SignalChain:
         events: list[Event] = []
         for rep in reports:
             mags = np.abs(rep.phasors)
+            # The thresholds follow the load slowly: the reference peak is refreshed every
+            # REFERENCE_EVERY reports (and at once after a state change).
+            self._since_reference += 1
+            refresh = self._since_reference >= REFERENCE_EVERY
             if self.state == "NORMAL" and not rep.transient:
                 self._recent.append(rep)
-                self.detector.reference_peak = _SQRT2 * mags
+                if refresh:
+                    self.detector.reference_peak = _SQRT2 * mags
+                    self._since_reference = 0
             elif (
                 self.state == "FAULTED"
                 and self._fault is not None
                 and rep.sample_index >= self._fault.inception_index + self._blanking + self.n
+                and refresh
             ):
                 self.detector.reference_peak = _SQRT2 * mags
+                self._since_reference = 0
             change = self.outage.update(rep.sample_index, mags[:3].tolist())
             if change is not None:
                 events.append(change)
@@ -237,6 +247,7 @@ class SignalChain:
         f_pre = before[-1].frequency_hz if before else self.estimator.frequency_hz
         self.estimator.tracker.reset(f_pre)
         self.detector.skip_to(k0 + self._blanking)
+        self._since_reference = REFERENCE_EVERY
         self.state = "PENDING"
 
     def _resolve_fault(self, events: list[Event]) -> bool:
@@ -319,6 +330,7 @@ class SignalChain:
                 return
 
     def _end_fault(self) -> None:
+        self._since_reference = REFERENCE_EVERY
         self._fault = None
         self._recent.clear()
         self.state = "NORMAL"

@@ -28,7 +28,7 @@ __all__ = [
 CHANNELS: tuple[str, ...] = ("VA", "VB", "VC", "IA", "IB", "IC")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PhasorSample:
     """Phasors of the six channels at one sample index.
 
@@ -230,7 +230,7 @@ class PhasorEstimator:
             return None
         # Track with the positive sequence referred to the window centre (no phase error from a
         # demodulation-frequency error there), see FrequencyTracker.update.
-        half = (samples_per_cycle(self.sample_rate_hz, f_used) - 1) / 2.0
+        half = (round(self.sample_rate_hz / round(f_used, 4)) - 1) / 2.0
         to_centre = cmath.exp(-2j * math.pi * (f_used - self.nominal_hz) * half / self.sample_rate_hz)
         v1_centre = positive_sequence(*phasors[:3].tolist()) * to_centre
         f_new = self.tracker.update(index - half, v1_centre)
@@ -245,7 +245,7 @@ class PhasorEstimator:
         # (dft_phasors caches them) instead of recomputed every cycle; the demodulation-frequency
         # error (< 0.05 mHz) shifts the angle by less than pi * 0.05e-3 / f0 rad (3e-6 rad).
         frequency_hz = round(frequency_hz, 4)
-        n = samples_per_cycle(self.sample_rate_hz, frequency_hz)
+        n = round(self.sample_rate_hz / frequency_hz)
         if not self.buffer.has(index - n + 1, index + 1):
             return None
         window = self.buffer.window(index - n + 1, index + 1)

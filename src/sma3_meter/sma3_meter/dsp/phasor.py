@@ -69,16 +69,22 @@ def _offsets(n: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def _kernel(n: int, omega_t: float) -> tuple[np.ndarray, complex, float]:
-    """Demodulation weights as a real (N, 2) matrix [Re, Im], image factor Q and 1/(1-|Q|^2) for
-    ``omega_t = w T`` (rad/sample). Real weights let the DFT of real samples run as one real
-    matrix product."""
+def _kernel(n: int, omega_t: float) -> tuple[np.ndarray, np.ndarray]:
+    """Real (N, 2) kernels mapping a real window to [Re, Im] of its phasor, for ``omega_t = w T``
+    (rad/sample): the plain demodulation, and the one including the image correction.
+
+    With ``y = a + jb`` the plain DFT, the correction ``X = (y - Q conj(y)) / (1 - |Q|^2)`` is the real
+    linear map ``[Xr, Xi] = [a, b] M``, ``M = [[1 - Qr, -Qi], [-Qi, 1 + Qr]] / (1 - |Q|^2)``, folded
+    into the kernel so that a phasor costs one real matrix product.
+    """
     complex_weights = (SQRT2 / n) * np.exp(-1j * omega_t * _offsets(n))
-    weights = np.ascontiguousarray(np.stack([complex_weights.real, complex_weights.imag], axis=1))
+    plain = np.ascontiguousarray(np.stack([complex_weights.real, complex_weights.imag], axis=1))
     # Q = 1/N sum_{m=-(N-1)}^{0} exp(-2j w m): a geometric series.
     z = cmath.exp(2j * omega_t)
     q = n + 0j if abs(z - 1.0) < 1e-15 else (1.0 - z**n) / (n * (1.0 - z))
-    return weights, q, 1.0 / (1.0 - abs(q) ** 2)
+    norm = 1.0 / (1.0 - abs(q) ** 2)
+    m = norm * np.array([[1.0 - q.real, -q.imag], [-q.imag, 1.0 + q.real]])
+    return plain, np.ascontiguousarray(plain @ m)
 
 
 def _quantize(omega_t: float) -> float:
@@ -112,12 +118,9 @@ def dft_phasors(
     """
     window = np.asarray(window, dtype=np.float64)
     n = window.shape[-1]
-    weights, q, norm = _kernel(n, _quantize(2.0 * math.pi * frequency_hz / sample_rate_hz))
-    re_im = window @ weights
-    y = re_im[..., 0] + 1j * re_im[..., 1]
-    if not corrected:
-        return y
-    return (y - q * np.conj(y)) * norm
+    plain, corrected_kernel = _kernel(n, _quantize(2.0 * math.pi * frequency_hz / sample_rate_hz))
+    re_im = np.ascontiguousarray(window @ (corrected_kernel if corrected else plain))
+    return re_im.view(np.complex128)[..., 0]
 
 
 def synchro_rotation(sample_index: int, sample_rate_hz: float, nominal_hz: float) -> complex:
