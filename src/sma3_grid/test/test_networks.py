@@ -77,6 +77,45 @@ def test_turin22_feeders_are_realistic(turin22: Network) -> None:
         assert net.feeder_of(line.bus_a) != net.feeder_of(line.bus_b)
 
 
+def _main_line(net: Network, feeder: str) -> list[str]:
+    """Main-line buses of a turin22 feeder, from the head: the path along the 240 mm² cable."""
+    main_r1 = sequence_parameters(AL240).r1
+    main = [net.downstream_bus(feeder)]
+    while True:
+        following = [line_id for line_id in net.children(main[-1]) if net.lines[line_id].r1 == main_r1]
+        if not following:
+            return main
+        (line_id,) = following
+        main.append(net.downstream_bus(line_id))
+
+
+@pytest.mark.parametrize("seed", [DEFAULT_SEED, 3])
+def test_turin22_meter_placement(seed: int) -> None:
+    """Head meter, main-line middle and end, and every end substation (leaf) of each feeder."""
+    net = load_network("turin22") if seed == DEFAULT_SEED else generate_turin22(seed)
+    n_secondary = 0
+    for k, feeder in enumerate(net.feeders(), start=1):
+        tag = f"{k:02d}"
+        head = net.meters[f"M{tag}"]
+        assert head.role == "feeder_head" and head.bus_id == "PS" and head.line_id == feeder
+        buses = net.subtree_buses(net.downstream_bus(feeder))
+        main = _main_line(net, feeder)
+        mid, ends = main[len(main) // 2], {main[-1]} | {b for b in buses if not net.children(b)}
+        metered = {m.bus_id: m for m in net.meters.values() if m.role == "secondary" and m.bus_id in buses}
+        assert set(metered) == ends | {mid}
+        for bus, meter in metered.items():
+            assert meter.meter_id == f"M{tag}_{bus[-3:]}"
+            if bus == mid:  # the outgoing main cable
+                assert net.upstream_bus(meter.line_id) == mid and net.downstream_bus(meter.line_id) in main
+            else:  # the incoming cable
+                assert meter.line_id == net.parent_line(bus)
+        n_secondary += len(metered)
+    assert len(net.meters) == 11 + n_secondary
+    assert 0.10 <= n_secondary / 415 <= 0.20  # a realistic share of metered substations
+    if seed == DEFAULT_SEED:
+        assert n_secondary == 78
+
+
 def test_turin22_shipped_equals_generated(turin22: Network) -> None:
     assert generate_turin22(DEFAULT_SEED) == turin22
 
