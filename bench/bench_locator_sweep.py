@@ -18,6 +18,11 @@ Printed figures:
 - ties: cases whose top-1 is wrong because another section explains the data equally well
   (score within 5 % of the true section's) -- electrically indistinguishable from the head, and
   (with sags) indistinguishable with the secondary meters present;
+- breakdown of the top-1-with-sags failures by where the best candidate lies relative to the true
+  fault: ``junction`` (a section sharing a bus with the true one, and the estimated point within
+  ``JUNCTION_M`` of the true point along the cables: the same place, named by the neighbouring
+  section), ``wrong branch`` (a section on another branch: a sibling lateral or a lateral off the
+  path), ``same path`` (an ancestor or descendant section farther away); each with its ties;
 - distance errors by fault-resistance bin: ``|X0 - Xs|`` of the best candidate (distance from the
   meter along the feeder) and the error along the true section of its candidate;
 - time per event: ``locate()`` alone (head only and with sags) and the whole record path.
@@ -25,6 +30,10 @@ Printed figures:
 Usage::
 
     .venv/bin/python bench/bench_locator_sweep.py [--cases 300] [--seed 1] [--json out.json]
+        [--network turin22|FOLDER] [--failures]
+
+``--failures`` prints every top-1-with-sags failure (true and estimated section and point); the
+JSON file also lists them.
 """
 
 from __future__ import annotations
@@ -53,6 +62,8 @@ from sma3_sim.solver import Simulator, SolverError  # noqa: E402
 from sma3_sim.waveforms import SamplingConfig, synthesize, with_inception_angle  # noqa: E402
 
 BINS = ((0.0, 5.0), (5.0, 20.0), (20.0, 50.0))
+JUNCTION_M = 25.0  # a wrong top-1 this close (along the cables) to the true point, across a bus: junction
+FAILURE_KINDS = ("junction", "wrong branch", "same path")
 skipped: list[str] = []  # scenarios the simulator could not solve (reported with the figures)
 
 
@@ -78,6 +89,57 @@ class Case:
     t_locate_s: float
     t_locate_sag_s: float
     t_record_s: float
+    line_id: str = ""
+    position: float = 0.0
+    best_line_sag: str = ""
+    best_km_sag: float = math.nan  # fault distance from the upstream bus of best_line_sag
+    gap_m_sag: float = math.nan  # distance along the cables between the true and the estimated point
+    failure: str = ""  # one of FAILURE_KINDS when top1_sag is False
+
+
+class _Tree:
+    """Tree distances between points on the energized lines of a network (km)."""
+
+    def __init__(self, net: Any) -> None:
+        self.net = net
+        self.source = net.info.source_bus
+        self._ancestors: dict[str, list[str]] = {}
+
+    def ancestors(self, line_id: str) -> list[str]:
+        """Lines from the source down to ``line_id`` (inclusive)."""
+        hit = self._ancestors.get(line_id)
+        if hit is None:
+            parent = self.net.parent_line(self.net.upstream_bus(line_id))
+            hit = ([] if parent is None else self.ancestors(parent)) + [line_id]
+            self._ancestors[line_id] = hit
+        return hit
+
+    def depth_km(self, line_id: str, d_km: float) -> float:
+        return self.net.distance_km(self.source, self.net.upstream_bus(line_id)) + d_km
+
+    def gap_km(self, a: tuple[str, float], b: tuple[str, float]) -> float:
+        """Distance along the cables between points (line, km from its upstream bus) ``a`` and ``b``."""
+        path_a, path_b = self.ancestors(a[0]), self.ancestors(b[0])
+        da, db = self.depth_km(*a), self.depth_km(*b)
+        if a[0] == b[0] or a[0] in path_b or b[0] in path_a:
+            return abs(da - db)
+        common = 0
+        while common < min(len(path_a), len(path_b)) and path_a[common] == path_b[common]:
+            common += 1
+        fork = self.source if common == 0 else self.net.downstream_bus(path_a[common - 1])
+        return da + db - 2.0 * self.net.distance_km(self.source, fork)
+
+    def classify(self, true: tuple[str, float], best: tuple[str, float]) -> tuple[str, float]:
+        """Failure kind (``FAILURE_KINDS``) of a wrong top-1 ``best`` and its gap to ``true`` (m)."""
+        net = self.net
+        gap_m = self.gap_km(true, best) * 1e3
+        ends_t = {net.upstream_bus(true[0]), net.downstream_bus(true[0])}
+        ends_b = {net.upstream_bus(best[0]), net.downstream_bus(best[0])}
+        if ends_t & ends_b and gap_m <= JUNCTION_M:
+            return "junction", gap_m
+        if true[0] in self.ancestors(best[0]) or best[0] in self.ancestors(true[0]):
+            return "same path", gap_m
+        return "wrong branch", gap_m
 
 
 def _rank(result: LocationResult, line_id: str) -> int | None:
@@ -105,8 +167,9 @@ def _errors(result: LocationResult, line_id: str, xs_km: float, true_km: float) 
     return err_meter, err_section
 
 
-def run(n_cases: int, seed: int) -> list[Case]:
-    net = load_network("turin22")
+def run(n_cases: int, seed: int, network: str = "turin22") -> list[Case]:
+    net = load_network(network)
+    tree = _Tree(net)
     sim = Simulator(net)
     rng = np.random.default_rng(seed)
     lines = sorted(net.energized_lines())
@@ -180,6 +243,14 @@ def run(n_cases: int, seed: int) -> list[Case]:
         rank_s = _rank(with_sags, line_id)
         em_h, es_h = _errors(head_only, line_id, xs_km, true_km)
         em_s, es_s = _errors(with_sags, line_id, xs_km, true_km)
+        best_s = with_sags.best
+        best_line = "" if best_s is None else best_s.line_id
+        best_km = math.nan if best_s is None else best_s.distance_from_upstream_km
+        failure, gap_m = "", math.nan
+        if best_s is not None:
+            gap_m = tree.gap_km((line_id, true_km), (best_line, best_km)) * 1e3
+            if rank_s != 0:
+                failure, gap_m = tree.classify((line_id, true_km), (best_line, best_km))
         out.append(
             Case(
                 rf_bin=b,
@@ -202,6 +273,12 @@ def run(n_cases: int, seed: int) -> list[Case]:
                 t_locate_s=t_locate,
                 t_locate_sag_s=t_sag,
                 t_record_s=t_record,
+                line_id=line_id,
+                position=position,
+                best_line_sag=best_line,
+                best_km_sag=best_km,
+                gap_m_sag=gap_m,
+                failure=failure if rank_s != 0 else "",
             )
         )
         if len(out) % 10 == 0 or len(out) == n_cases:
@@ -251,6 +328,29 @@ def summarize(cases: list[Case]) -> dict[str, Any]:
         "locate_with_sags_ms_mean": float(np.mean([c.t_locate_sag_s for c in cases]) * 1e3),
         "record_path_ms_mean": float(np.mean([c.t_record_s for c in cases]) * 1e3),
         "bins": {},
+        "failures_sag": {
+            kind: {
+                "cases": sum(c.failure == kind for c in cases),
+                "ties": sum(c.failure == kind and c.tie_sag for c in cases),
+            }
+            for kind in FAILURE_KINDS
+        },
+        "failure_cases_sag": [
+            {
+                "line_id": c.line_id,
+                "position": round(c.position, 4),
+                "fault_type": c.fault_type,
+                "fault_resistance_ohm": round(c.fault_resistance, 3),
+                "best_line_id": c.best_line_sag,
+                "best_km": round(c.best_km_sag, 5),
+                "gap_m": round(c.gap_m_sag, 2),
+                "kind": c.failure,
+                "tie": c.tie_sag,
+            }
+            for c in cases
+            if not c.top1_sag
+        ],
+        "top1_sag_within_junction_m": sum(c.top1_sag or c.failure == "junction" for c in cases) / n,
     }
     for b, (lo, hi) in enumerate(BINS):
         sub = [c for c in cases if c.rf_bin == b]
@@ -272,10 +372,12 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write the summary to this JSON file")
+    parser.add_argument("--network", default="turin22", help="shipped name or description folder")
+    parser.add_argument("--failures", action="store_true", help="print every top-1-with-sags failure")
     args = parser.parse_args()
-    cases = run(args.cases, args.seed)
+    cases = run(args.cases, args.seed, args.network)
     s = summarize(cases)
-    print(f"turin22 locator sweep: {s['cases']} cases, seed {args.seed}")
+    print(f"{args.network} locator sweep: {s['cases']} cases, seed {args.seed}")
     if skipped:
         print(f"skipped {len(skipped)} scenario(s) the simulator could not solve (not counted):")
         for line in skipped:
@@ -291,6 +393,19 @@ def main() -> int:
         f"top-1 {s['sag_top1']:.3f}, top-3 {s['sag_top3']:.3f}, ties {s['sag_ties']}, "
         f"top-1 excluding ties {s['sag_top1_excluding_ties']:.3f}"
     )
+    kinds = ", ".join(f"{k} {v['cases']} ({v['ties']} ties)" for k, v in s["failures_sag"].items())
+    print(
+        f"top-1 failures with sags by kind: {kinds}; top-1 counting junction cases "
+        f"(estimate within {JUNCTION_M:g} m across a bus) as right {s['top1_sag_within_junction_m']:.3f}"
+    )
+    if args.failures:
+        for f in s["failure_cases_sag"]:
+            print(
+                f"    {f['kind']:>12}{' (tie)' if f['tie'] else '      '}: "
+                f"{f['line_id']} at {f['position']:.3f} "
+                f"{f['fault_type']} {f['fault_resistance_ohm']:.1f} ohm -> {f['best_line_id']} at "
+                f"{f['best_km'] * 1e3:.0f} m, {f['gap_m']:.0f} m away"
+            )
     for name, b in s["bins"].items():
         print(
             f"rf {name:>9}: {b['cases']} cases, in-candidates {b['head_in_candidates']:.3f}, "
