@@ -31,7 +31,9 @@ def test_register_heartbeat_live_reconfigure_then_kill(
 
     # heartbeats on the documented topic, a DeviceStatus the catalog accepts
     status_topic = "sma3/mgmt/devices/MS1/status"
-    _t, beat = mgmt.wait_json(status_topic, lambda m: m.get("config_version") == 1, 10)
+    _t, beat = mgmt.wait_json(
+        status_topic, lambda m: m.get("config_version") == 1 and m["health"] == "ok", 10
+    )
     assert beat["state"] == "online" and beat["algorithms"] == ["sag_reporting"]
     assert beat["health"] == "ok" and beat["config_source"] == "catalog"
     assert beat["algorithm_status"] == [

@@ -632,8 +632,12 @@ class MeterAgent:
             elif now >= self._due.check_registration:
                 self._check_registration(now)
         if self.config is not None and now >= self._due.heartbeat:
-            self.heartbeat()
-            self._due.heartbeat = now + self.config.heartbeat.interval_s
+            interval = self.config.heartbeat.interval_s
+            if self.links.connected().get("management"):
+                self.heartbeat()
+                self._due.heartbeat = now + interval
+            else:  # a queued heartbeat would be stale when it leaves: send a fresh one once connected
+                self._due.heartbeat = now + min(interval, 0.1)
         if self._flags.peers.is_set() or now >= self._due.peers:
             self._flags.peers.clear()
             if self.catalog_reachable:

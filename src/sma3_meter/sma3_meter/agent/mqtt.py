@@ -306,8 +306,10 @@ class MqttLinks:
             if not flag and purpose in self.connections:
                 continue
             with self._lock:
-                old = self.connections.pop(purpose, None)
+                old = self.connections.get(purpose)
             if old is not None:
+                # Stop first: a second session with the same client id would take the old one over
+                # and make the broker publish its Last Will.
                 log.info("leaving %s broker %s:%d", purpose, old.broker.host, old.broker.port)
                 old.stop()
             conn = self._make(purpose, broker, conn_will)  # type: ignore[arg-type]
