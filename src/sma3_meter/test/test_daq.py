@@ -182,5 +182,11 @@ def test_sim_backend_streams_simulated_fault() -> None:
     pre, post = np.abs(data[3, :300]).max(), np.abs(data[3, 340:]).max()
     assert post > 3 * pre  # fault current on phase A after 0.1 s
     assert 15_000 < np.abs(data[0, :300]).max() < 20_000  # 22 kV phase-to-ground peak
+    healthy = create_backend(
+        "sim", {"network": "mini", "meter_id": "MH1", "line_id": "", "duration_s": 0.1, "speed": 0}
+    )
+    with healthy:
+        data = np.concatenate([healthy.read().samples for _ in range(5)], axis=1)
+    assert np.abs(data[3]).max() < 1000  # load current only
     with pytest.raises(DaqError, match="sim backend: unknown meter"):
         create_backend("sim", {"network": "mini", "meter_id": "NOPE", "line_id": "L4", "fault_type": "AG"})

@@ -68,6 +68,9 @@ class SimBackend(DaqBackend):
     ) -> SimBackend:
         """Build the stream of ``meter_id`` for a fault on ``line_id`` of a shipped or on-disk network.
 
+        An empty ``line_id`` streams the healthy network (no fault); so does ``fault_at_s=None``
+        until :meth:`sma3_sim.stream.SimStream.trigger` is called on :attr:`stream`.
+
         Raises
         ------
         DaqError
@@ -83,6 +86,8 @@ class SimBackend(DaqBackend):
             raise DaqError(f"sim backend: sma3_sim is not available ({exc})") from None
         try:
             net = load_network(network)
+            if not line_id:  # no fault: any energized line, the fault is never triggered
+                line_id, fault_at_s = net.energized_lines()[0], None
             scenario = FaultScenario(
                 line_id,
                 position,
