@@ -9,6 +9,7 @@ from pathlib import Path
 import comtrade as pypi_comtrade
 import numpy as np
 import pytest
+
 from sma3_grid.comtrade import ChannelInfo, ComtradeError, Record, read_comtrade, write_comtrade
 
 FS = 3200.0
