@@ -305,3 +305,15 @@ def test_last_gasp_handler_without_chaining_exits_through_systemexit() -> None:
         assert calls == ["SIGUSR2"]
     finally:
         signal.signal(signal.SIGUSR2, old)
+
+
+def test_60hz_system_with_fractional_samples_per_cycle() -> None:
+    x = fault_signals("BCG", 2.0, 0.3, duration_s=0.5, f=60.0)
+    chain = SignalChain(FS, 60.0)
+    events = []
+    for s in range(0, x.shape[1] - 53, 53):
+        events += chain.process(x[:, s : s + 53], s).events
+    faults = [e for e in events if isinstance(e, FaultDetected)]
+    assert [f.fault_type for f in faults] == ["BCG"]
+    assert abs(faults[0].inception_index - math.ceil(0.3 * FS)) <= 2
+    assert faults[0].prefault.frequency_hz == pytest.approx(60.0, abs=0.01)
