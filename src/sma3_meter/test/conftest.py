@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -58,13 +59,19 @@ class Catalog:
     data: MosquittoBroker
     other_data: MosquittoBroker | None = None
     mqtt_user: MqttUser | None = None
+    #: (certificate, key) PEM files: HTTPS for the REST API, TLS brokers with ``ca_ref`` 'test-ca'.
+    tls: tuple[Path, Path] | None = None
     port: int = field(default_factory=free_port)
     server: UvicornServer | None = None
     service: CatalogService | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else True
 
     @property
     def api(self) -> str:
@@ -76,6 +83,7 @@ class Catalog:
         for device_id in DEVICE_IDS:
             tokens.add(device_token(device_id), Principal(name=device_id, role="device", device_id=device_id))
         ref = "device" if self.mqtt_user is not None else None
+        tls = {"tls": True, "ca_ref": "test-ca"} if self.tls else {}
         brokers = [
             BrokerInfo(
                 name="mgmt",
@@ -83,9 +91,15 @@ class Catalog:
                 host=self.management.host,
                 port=self.management.port,
                 credentials_ref=ref,
+                **tls,
             ),
             BrokerInfo(
-                name="data", purpose="data", host=self.data.host, port=self.data.port, credentials_ref=ref
+                name="data",
+                purpose="data",
+                host=self.data.host,
+                port=self.data.port,
+                credentials_ref=ref,
+                **tls,
             ),
         ]
         if self.other_data is not None:
@@ -99,6 +113,8 @@ class Catalog:
                 port=self.management.port,
                 username=self.mqtt_user.username if self.mqtt_user else None,
                 password=self.mqtt_user.password if self.mqtt_user else None,
+                tls=self.tls is not None,
+                ca_file=str(self.tls[0]) if self.tls else None,
                 keepalive_s=5,
             ),
             brokers=brokers,
@@ -110,7 +126,8 @@ class Catalog:
             expiry_poll_s=0.1,
         )
         self.service = CatalogService(settings)
-        self.server = UvicornServer(create_app(self.service), port=self.port).start()
+        ssl_files = {"ssl_certfile": str(self.tls[0]), "ssl_keyfile": str(self.tls[1])} if self.tls else {}
+        self.server = UvicornServer(create_app(self.service), port=self.port, **ssl_files).start()
         wait_until(
             lambda: self.service is not None and self.service.mqtt.connected.is_set(), 10, "catalog MQTT"
         )
@@ -123,7 +140,10 @@ class Catalog:
 
     def operator(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.api, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}, timeout=10
+            base_url=self.api,
+            headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+            timeout=10,
+            verify=self.verify,
         )
 
     def put_config(self, device_id: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +153,7 @@ class Catalog:
         return r.json()  # type: ignore[no-any-return]
 
     def device(self, device_id: str) -> dict[str, Any] | None:
-        r = httpx.get(f"{self.api}/devices/{device_id}", timeout=10)
+        r = httpx.get(f"{self.api}/devices/{device_id}", timeout=10, verify=self.verify)
         if r.status_code == 404:
             return None
         assert r.status_code == 200, r.text

@@ -7,6 +7,7 @@ catalog answered and refused; retrying the same request will not help).
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -86,7 +87,7 @@ class CatalogClient:
             base_url=self.base,
             headers={"Authorization": f"Bearer {token}", "User-Agent": f"sma3-meter-agent/{device_id}"},
             timeout=timeout_s,
-            verify=verify,
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
         )
 
     def close(self) -> None:

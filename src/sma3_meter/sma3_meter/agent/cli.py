@@ -11,6 +11,7 @@ Options
 --catalog URL            Catalog base URL (``http://host:port`` or ``.../api/v1``).
 --token T | --token-file F   Bearer token of this meter (the file's first line).
 --cache DIR              Folder of the configuration cache (created if needed).
+--catalog-ca FILE        CA bundle (PEM) of an https catalog (default: the system trust store).
 --ip ADDR                IP address announced in the registration.
 --rest-base-url URL      The meter's own REST API, announced in the registration.
 --mqtt-username U        Broker user (default: the device id, as in the example ACL).
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--token", help="Bearer token of this meter.")
     tok.add_argument("--token-file", type=Path, help="File holding the bearer token.")
     p.add_argument("--cache", type=Path, required=True, help="Configuration cache folder.")
+    p.add_argument("--catalog-ca", type=Path, help="CA bundle (PEM) of an https catalog.")
     p.add_argument("--ip", help="IP address announced in the registration.")
     p.add_argument("--rest-base-url", help="The meter's own REST base URL.")
     p.add_argument("--mqtt-username", help="Broker user (default: the device id).")
@@ -128,6 +130,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[AgentSettings, MqttLin
     except ValueError as exc:
         raise OptionError(f"--catalog: {exc}") from None
     token = args.token if args.token is not None else _read_secret(args.token_file, "--token-file")
+    if args.catalog_ca is not None and not args.catalog_ca.is_file():
+        raise OptionError(f"--catalog-ca: {args.catalog_ca} is not a file")
     ca_files: dict[str, str] = {}
     for item in args.ca:
         ref, sep, path = item.partition("=")
@@ -147,6 +151,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[AgentSettings, MqttLin
             refresh_s=args.refresh,
             retry_s=args.retry,
             peers_refresh_s=args.peers_refresh,
+            catalog_ca=str(args.catalog_ca) if args.catalog_ca is not None else None,
         )
     except ValueError as exc:
         raise OptionError(str(exc)) from None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -102,6 +103,8 @@ class AgentSettings:
         Period of the peers look-up (also done on catalog events about the feeder).
     http_timeout_s
         Timeout of each catalog request.
+    catalog_ca
+        CA bundle (PEM) to verify an https catalog; None: the system trust store.
     data_prefix
         Prefix of the data-broker topics.
     """
@@ -117,6 +120,7 @@ class AgentSettings:
     retry_s: float = 2.0
     peers_refresh_s: float = 60.0
     http_timeout_s: float = 3.0
+    catalog_ca: str | None = None
     data_prefix: str = "sma3/data"
 
     def __post_init__(self) -> None:
@@ -173,7 +177,11 @@ class MeterAgent:
         self.settings = settings
         self.links = links
         self.client = client or CatalogClient(
-            settings.catalog_url, settings.device_id, settings.token, timeout_s=settings.http_timeout_s
+            settings.catalog_url,
+            settings.device_id,
+            settings.token,
+            timeout_s=settings.http_timeout_s,
+            verify=settings.catalog_ca if settings.catalog_ca is not None else True,
         )
         self.clock = clock
         self.cache = ConfigCache(settings.cache_dir, settings.device_id)
@@ -195,6 +203,8 @@ class MeterAgent:
         self._due = _Due()
         self._flags = _Flags()
         self._stopped = False
+        self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._wake = threading.Event()
 
     # ------------------------------------------------------------------ configuration
     def _fetch(self, now: float) -> None:
@@ -279,23 +289,30 @@ class MeterAgent:
         ------
         AgentConfigError
             When its network description does not build a valid network (the old one stays).
+
+        Notes
+        -----
+        Called from the agent's own thread only. The broker connections are changed without the
+        agent's lock held: stopping a connection joins its network thread, which may be waiting
+        for that lock.
         """
         with self._lock:
             changes = plan_changes(self.config, new)
             network = self.network
-            if changes.network_changed:
-                try:
-                    network = network_from_description(new.network) if new.network is not None else None
-                except NetworkError as exc:
-                    raise AgentConfigError(f"configuration {new.version}: invalid network: {exc}") from None
-            if changes.management_broker or changes.data_broker:
-                self.links.configure(
-                    new.brokers["management"],
-                    new.brokers["data"],
-                    new.last_will,
-                    changes.management_broker,
-                    changes.data_broker,
-                )
+        if changes.network_changed:
+            try:
+                network = network_from_description(new.network) if new.network is not None else None
+            except NetworkError as exc:
+                raise AgentConfigError(f"configuration {new.version}: invalid network: {exc}") from None
+        if changes.management_broker or changes.data_broker:
+            self.links.configure(
+                new.brokers["management"],
+                new.brokers["data"],
+                new.last_will,
+                changes.management_broker,
+                changes.data_broker,
+            )
+        with self._lock:
             context = AlgorithmContext(
                 meter_id=self.settings.device_id,
                 role=new.role,
@@ -566,16 +583,29 @@ class MeterAgent:
                 runner.on_chain_event(event)
 
     def on_data_message(self, topic: str, payload: bytes) -> None:
-        """A data-broker message: routed to the runners subscribed to ``topic``."""
-        with self._lock:
-            targets = [r for r in self.runners.values() if topic in r.subscriptions()]
-            for runner in targets:
-                runner.on_data(topic, payload)
-        if not targets:
-            log.debug("data message on %s for no running algorithm", topic)
+        """A data-broker message (from a network thread): queued for the agent's thread."""
+        self._inbox.put((topic, payload))
+        self._wake.set()
+
+    def _dispatch_data(self) -> None:
+        while True:
+            try:
+                topic, payload = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            with self._lock:
+                targets = [r for r in self.runners.values() if topic in r.subscriptions()]
+                for runner in targets:
+                    runner.on_data(topic, payload)
+            if not targets:
+                log.debug("data message on %s for no running algorithm", topic)
 
     def on_management_message(self, topic: str, payload: bytes) -> None:
         """A management-broker message: configuration announcements and catalog events."""
+        self._handle_management(topic, payload)
+        self._wake.set()
+
+    def _handle_management(self, topic: str, payload: bytes) -> None:
         with self._lock:
             config = self.config
         if config is None:
@@ -644,6 +674,7 @@ class MeterAgent:
                 self._refresh_peers(now)
             else:
                 self._due.peers = now + self.settings.retry_s
+        self._dispatch_data()
         with self._lock:
             for runner in list(self.runners.values()):
                 runner.poll(now)
@@ -654,7 +685,8 @@ class MeterAgent:
         try:
             while not stop.is_set():
                 wait = self.step()
-                stop.wait(min(wait, max_sleep_s))
+                self._wake.wait(min(wait, max_sleep_s))
+                self._wake.clear()
         finally:
             self.shutdown()
 
