@@ -85,9 +85,11 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture
-def postgres_url(postgres_cluster: PostgresCluster) -> str:
-    """SQLAlchemy URL (``postgresql+psycopg://``) of a fresh, empty database for this test."""
-    return postgres_cluster.create_database()
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """SQLAlchemy URL (``postgresql+psycopg://``) of a fresh, empty database, dropped after the test."""
+    url = postgres_cluster.create_database()
+    yield url
+    postgres_cluster.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture

@@ -155,7 +155,7 @@ class PostgresCluster:
         return self
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and delete its directory. Safe to call twice."""
+        """Stop the server (immediate shutdown: the data is throw-away) and delete its directory."""
         root, self.root = self.root, None
         if root is None:
             return
@@ -167,7 +167,7 @@ class PostgresCluster:
                     "-D",
                     str(root / "data"),
                     "-m",
-                    "fast",
+                    "immediate",
                     "-w",
                     "stop",
                 ],
@@ -198,8 +198,19 @@ class PostgresCluster:
         with psycopg.connect(
             host=self.host, port=self.port, user=self.superuser, dbname="postgres", autocommit=True
         ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
         return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name``, closing its remaining connections (PostgreSQL >= 13)."""
+        import psycopg
+
+        if not _DB_NAME.match(name):
+            raise ValueError(f"invalid PostgreSQL database name {name!r}: use [a-z_][a-z0-9_]*")
+        with psycopg.connect(
+            host=self.host, port=self.port, user=self.superuser, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def __enter__(self) -> PostgresCluster:
         return self.start()

@@ -73,12 +73,12 @@ def test_expiry_within_ttl_plus_one_second(catalog: RunningCatalog) -> None:
 
 def test_refresh_postpones_expiry(catalog: RunningCatalog) -> None:
     with catalog.client() as c:
-        c.put("/devices/M2", json=registration(ttl=1.0))
+        c.put("/devices/M2", json=registration(ttl=0.8))
         for _ in range(4):
-            time.sleep(0.5)
-            assert c.patch("/devices/M2", json={"ttl": 1.0}).status_code == 200
-        assert c.get("/devices/M2").status_code == 200
-        time.sleep(2.2)
+            time.sleep(0.4)
+            assert c.patch("/devices/M2", json={"ttl": 0.8}).status_code == 200
+        assert c.get("/devices/M2").status_code == 200, "refreshed records outlive their first TTL"
+        time.sleep(0.8 + 1.0)
         assert c.get("/devices/M2").status_code == 404
 
 

@@ -69,11 +69,11 @@ def publisher(broker: MosquittoBroker, user: MqttUser | None = None, client_id: 
 
 @pytest.fixture
 def mqtt_catalog(
-    catalog_factory: CatalogFactory, mosquitto_broker: MosquittoBroker, db_url: str
+    catalog_factory: CatalogFactory, mosquitto_broker: MosquittoBroker, sqlite_url: str
 ) -> RunningCatalog:
-    running = catalog_factory(
-        db_url, mqtt=MqttSettings(host=mosquitto_broker.host, port=mosquitto_broker.port), offline_grace_s=1.0
-    )
+    """A catalog linked to a real broker (SQLite; registry paths run on both databases elsewhere)."""
+    settings = MqttSettings(host=mosquitto_broker.host, port=mosquitto_broker.port)
+    running = catalog_factory(sqlite_url, mqtt=settings, offline_grace_s=1.0)
     assert running.service.mqtt is not None and running.service.mqtt.connected.wait(5)
     return running
 
