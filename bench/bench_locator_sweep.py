@@ -22,7 +22,9 @@ Printed figures:
   fault: ``junction`` (a section sharing a bus with the true one, and the estimated point within
   ``JUNCTION_M`` of the true point along the cables: the same place, named by the neighbouring
   section), ``wrong branch`` (a section on another branch: a sibling lateral or a lateral off the
-  path), ``same path`` (an ancestor or descendant section farther away); each with its ties;
+  path), ``adjacent`` (the section just upstream or downstream across a bus, farther than
+  ``JUNCTION_M``: a distance error that crosses a bus), ``same path`` (an ancestor or descendant
+  section farther up or down); each with its ties;
 - distance errors by fault-resistance bin: ``|X0 - Xs|`` of the best candidate (distance from the
   meter along the feeder) and the error along the true section of its candidate;
 - time per event: ``locate()`` alone (head only and with sags) and the whole record path.
@@ -63,7 +65,7 @@ from sma3_sim.waveforms import SamplingConfig, synthesize, with_inception_angle 
 
 BINS = ((0.0, 5.0), (5.0, 20.0), (20.0, 50.0))
 JUNCTION_M = 25.0  # a wrong top-1 this close (along the cables) to the true point, across a bus: junction
-FAILURE_KINDS = ("junction", "wrong branch", "same path")
+FAILURE_KINDS = ("junction", "wrong branch", "adjacent", "same path")
 skipped: list[str] = []  # scenarios the simulator could not solve (reported with the figures)
 
 
@@ -137,9 +139,9 @@ class _Tree:
         ends_b = {net.upstream_bus(best[0]), net.downstream_bus(best[0])}
         if ends_t & ends_b and gap_m <= JUNCTION_M:
             return "junction", gap_m
-        if true[0] in self.ancestors(best[0]) or best[0] in self.ancestors(true[0]):
-            return "same path", gap_m
-        return "wrong branch", gap_m
+        if true[0] not in self.ancestors(best[0]) and best[0] not in self.ancestors(true[0]):
+            return "wrong branch", gap_m
+        return ("adjacent" if ends_t & ends_b else "same path"), gap_m
 
 
 def _rank(result: LocationResult, line_id: str) -> int | None:
