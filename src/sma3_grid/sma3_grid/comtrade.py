@@ -23,7 +23,9 @@ equipment - Part 24: Common format for transient data exchange (COMTRADE) for po
 
 from __future__ import annotations
 
+import io
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -296,7 +298,6 @@ def write_comtrade(
 
     dat_path = _dat_path_for(cfg_path)
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
-    cfg_path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8", newline="")
     if binary:
         words = max(1, math.ceil(len(status_names) / 16)) if status_names else 0
         dtype = np.dtype(
@@ -310,14 +311,26 @@ def write_comtrade(
             rows["status"][:, k // 16] |= (record.digital[name].astype(np.uint16) << (k % 16)).astype(
                 np.uint16
             )
-        dat_path.write_bytes(rows.tobytes())
+        dat_bytes = rows.tobytes()
     else:
         columns: list[np.ndarray] = [sample_no.astype(np.int64), stamps.astype(np.int64), raw]
         columns += [record.digital[name].astype(np.int64) for name in status_names]
         table = np.column_stack(columns)
-        with dat_path.open("w", encoding="ascii", newline="") as handle:
-            np.savetxt(handle, table, fmt="%d", delimiter=",", newline="\r\n")
+        text = io.StringIO()
+        np.savetxt(text, table, fmt="%d", delimiter=",", newline="\r\n")
+        dat_bytes = text.getvalue().encode("ascii")
+    # The .dat first, the .cfg last, each renamed into place whole: a reader that sees the .cfg
+    # (e.g. a locator told about the record before it was written) always finds a complete record.
+    _write_atomically(dat_path, dat_bytes)
+    _write_atomically(cfg_path, ("\r\n".join(lines) + "\r\n").encode("utf-8"))
     return cfg_path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    os.replace(part, path)
 
 
 _TIMESTAMP_RE = re.compile(

@@ -94,7 +94,11 @@ def test_replay_to_fault_event_and_record(ros, fault_record: Path, tmp_path: Pat
     detector = DetectorNode(
         namespace=ns,
         parameter_overrides=_params(
-            meter_id="MH1", bus_id="SRC", record_dir=str(tmp_path / "records"), nominal_voltage_v=V_NOM
+            meter_id="MH1",
+            bus_id="SRC",
+            record_dir=str(tmp_path / "records"),
+            nominal_voltage_v=V_NOM,
+            publish_on="record",  # the event comes with its record already on disk
         ),
     )
     executor.add_node(detector)

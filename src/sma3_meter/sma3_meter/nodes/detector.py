@@ -27,10 +27,10 @@ record_flush_after_s : float
     A pending record is written with the samples received so far when no frame arrives for this long
     (s; the stream stopped or a replay ended before the post-fault window was complete).
 publish_on : str
-    ``record`` (default): the ``FaultEvent`` is published once its record is on disk (``record_post_s``
-    after inception), so consumers can read ``record_path`` right away. ``detection``: published as
-    soon as the fault is classified (one cycle after inception, the lowest latency); ``record_path``
-    then names the record that appears ``record_post_s`` after inception.
+    ``detection`` (default): the ``FaultEvent`` is published as soon as the fault is classified (one
+    cycle after inception, the lowest latency); ``record_path`` then names the record that appears
+    ``record_post_s`` after inception (written whole: the ``.cfg`` appears last). ``record``: published
+    once the record is on disk, for consumers that read ``record_path`` at once.
 report_sags : bool
     Also report faults seen only as voltage sags (not on the measured line) as ``FaultEvent``.
 waveform_topic, phasor_topic, fault_topic, outage_topic : str
@@ -85,7 +85,7 @@ class DetectorNode(Node):
         p("record_post_s", 0.5)
         p("record_binary", True)
         p("record_flush_after_s", 1.0)
-        p("publish_on", "record")
+        p("publish_on", "detection")
         p("report_sags", False)
         p("waveform_topic", "waveform")
         p("phasor_topic", "phasors")

@@ -22,6 +22,9 @@ sag_window_s : float
     seconds are averaged into voltage-sag evidence (default 0.3).
 outage_window_s : float
     Outage alarms stamped between inception and inception + this many seconds count (default 10).
+record_wait_s : float
+    How long to wait for the record of an event that announces it before it is written, s (default
+    5; the detector publishes at detection and writes the record ``record_post_s`` later).
 
 The algorithm (:func:`sma3_meter.location.pipeline.locate_record`) is the one of ``sma3-locate``.
 """
@@ -29,6 +32,7 @@ The algorithm (:func:`sma3_meter.location.pipeline.locate_record`) is the one of
 from __future__ import annotations
 
 import sys
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -68,6 +72,7 @@ class LocatorNode(Node):
         self.declare_parameter("service_name", "locate_fault")
         self.declare_parameter("sag_window_s", 0.3)
         self.declare_parameter("outage_window_s", 10.0)
+        self.declare_parameter("record_wait_s", 5.0)
         self.enabled = bool(self.get_parameter("enabled").value)
         if not self.enabled:
             self.get_logger().info("fault location disabled (parameter enabled is false)")
@@ -81,6 +86,10 @@ class LocatorNode(Node):
             raise ValueError(f"locator: meter_id {self.meter_id!r} is not in network {self.net.info.name!r}")
         self.sag_window_s = float(self.get_parameter("sag_window_s").value)
         self.outage_window_s = float(self.get_parameter("outage_window_s").value)
+        self.record_wait_s = float(self.get_parameter("record_wait_s").value)
+        # Events whose record is not on disk yet (detector publishing at detection): path -> deadline.
+        self._pending: dict[str, tuple[FaultEvent, float]] = {}
+        self.create_timer(0.05, self._check_pending)
         self._frames: dict[str, deque[PhasorFrame]] = {}
         self._outages: dict[str, deque[OutageAlarm]] = {}
         self.publisher = self.create_publisher(
@@ -108,10 +117,28 @@ class LocatorNode(Node):
         self._outages.setdefault(msg.meter_id, deque(maxlen=20)).append(msg)
 
     def _on_event(self, msg: FaultEvent) -> None:
-        meter_id = msg.meter_id or self.meter_id
         if not msg.record_path:
             self.get_logger().warning(f"fault event {msg.event_id!r}: no record, cannot locate")
             return
+        if Path(msg.record_path).exists():
+            self._locate_event(msg)
+        else:
+            # The detector announces the record before its post-fault window is complete.
+            self._pending[msg.record_path] = (msg, time.monotonic() + self.record_wait_s)
+
+    def _check_pending(self) -> None:
+        now = time.monotonic()
+        for path, (msg, deadline) in list(self._pending.items()):
+            if Path(path).exists():
+                del self._pending[path]
+                self._locate_event(msg)
+            elif now > deadline:
+                del self._pending[path]
+                wait = self.record_wait_s
+                self.get_logger().error(f"fault event {msg.event_id!r}: no record {path} after {wait} s")
+
+    def _locate_event(self, msg: FaultEvent) -> None:
+        meter_id = msg.meter_id or self.meter_id
         try:
             location = self.locate(msg.record_path, meter_id, msg.event_id)
         except (LocationError, ComtradeError, OSError) as exc:
