@@ -7,12 +7,13 @@ at the root. Authentication is a bearer token (see :mod:`sma3_catalog.auth`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -46,11 +47,12 @@ from sma3_catalog.models import (
     StoredConfig,
 )
 from sma3_catalog.networks import UnknownNetworkError, describe
-from sma3_catalog.registry import DeviceNotFoundError, InvalidPatchError
+from sma3_catalog.registry import DeviceNotFoundError, InvalidPatchError, to_datetime
 from sma3_catalog.service import CatalogService
 from sma3_grid.model import NetworkError
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger(__name__)
 _NAME_QUERY = r"^[^\x00-\x1f\x7f]{1,128}$"
 
 DeviceIdPath = Annotated[str, Path(pattern=DEVICE_ID_PATTERN, description="Device id.")]
@@ -72,7 +74,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def get_service(request: Request) -> CatalogService:
     """The service behind this app (dependency)."""
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: CatalogService = request.app.state.service
+    return service
 
 
 Service = Annotated[CatalogService, Depends(get_service)]
@@ -251,7 +254,7 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
         """Records matching all filters, ordered by id, ``limit`` per page from ``offset``."""
-        page, more = service.registry.list_json(feeder, role, algorithm, alive, offset, limit)
+        page, more = service.registry.query_json(feeder, role, algorithm, alive, offset, limit)
         headers = {}
         if more:
             next_url = request.url.include_query_params(offset=offset + limit, limit=limit)
@@ -314,9 +317,9 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
             preview = StoredConfig(
                 device_id=device_id,
                 version=1,
-                created=time.time(),
+                created=to_datetime(time.time()),
                 author=operator.name,
-                spec=spec,  # type: ignore[arg-type]
+                spec=spec,
             )
             service.configurator.render(device_id, preview)
         except ConfigError as exc:
@@ -427,10 +430,11 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
         try:
             devices = service.registry.count()
             database = True
-        except Exception:  # any database failure means "unhealthy"; reported in the body, not hidden
+        except Exception:  # any database failure means "unhealthy": logged and reported with 503
+            log.exception("health check: database query failed")
             devices, database = 0, False
         mqtt = service.mqtt.connected.is_set() if service.mqtt is not None else None
-        status = "ok" if database and mqtt is not False else "degraded"
+        status: Literal["ok", "degraded"] = "ok" if database and mqtt is not False else "degraded"
         body = Health(status=status, database=database, mqtt=mqtt, devices=devices)
         return JSONResponse(body.model_dump(mode="json"), status_code=200 if database else 503)
 
@@ -467,7 +471,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         allowed: set[str] = set()
         for route in request.app.router.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
-                allowed.update(route.methods)
+                allowed.update(route.methods or ())
         headers["Allow"] = ", ".join(sorted(allowed))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 

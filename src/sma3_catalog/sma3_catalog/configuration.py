@@ -27,7 +27,6 @@ from sma3_catalog.models import (
     HeartbeatSpec,
     LastWill,
     ManagementTopics,
-    Role,
     StoredConfig,
 )
 from sma3_catalog.networks import NetworkCatalog, describe
@@ -263,8 +262,8 @@ class Configurator:
                 f"stored configuration names network {network_name!r}, which is no longer served"
             )
         meter = net.meters.get(device_id) if net is not None else None
-        role: Role | None = spec.role or (meter.role if meter is not None else None)  # type: ignore[assignment]
-        if role not in ("feeder_head", "secondary"):
+        role = spec.role or (meter.role if meter is not None else None)
+        if role != "feeder_head" and role != "secondary":
             raise ConfigError(
                 f"the role of {device_id!r} is unknown: set 'role' in its configuration "
                 "or list it in the network's meters table"

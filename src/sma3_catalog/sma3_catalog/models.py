@@ -65,20 +65,22 @@ IpAddress = Annotated[
 class GridPortion(_Strict):
     """The part of the grid a device monitors (ids of the network description)."""
 
-    network: GridName | None = Field(None, description="Network name, e.g. 'mini'.")
-    feeder: GridName | None = Field(None, description="Feeder id (first line out of the source).")
-    lateral: GridName | None = Field(None, description="Lateral id, when the device watches one.")
-    bus: GridName | None = Field(None, description="Bus where the device sits.")
-    line: GridName | None = Field(None, description="Measured line (current flows from `bus` into it).")
+    network: GridName | None = Field(default=None, description="Network name, e.g. 'mini'.")
+    feeder: GridName | None = Field(default=None, description="Feeder id (first line out of the source).")
+    lateral: GridName | None = Field(default=None, description="Lateral id, when the device watches one.")
+    bus: GridName | None = Field(default=None, description="Bus where the device sits.")
+    line: GridName | None = Field(
+        default=None, description="Measured line (current flows from `bus` into it)."
+    )
 
 
 class Endpoints(_Strict):
     """How to reach a device."""
 
-    ip: IpAddress | None = Field(None, description="IP address of the device.")
+    ip: IpAddress | None = Field(default=None, description="IP address of the device.")
     rest_base_url: (
         Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,500}$")] | None
-    ) = Field(None, description="Base URL of the device's own REST API (http or https).")
+    ) = Field(default=None, description="Base URL of the device's own REST API (http or https).")
     mqtt_publishes: list[Topic] = Field(
         default_factory=list, max_length=64, description="Topics it publishes."
     )
@@ -97,9 +99,11 @@ class DeviceRegistration(_Strict):
         default_factory=list, max_length=32, description="Algorithms running now."
     )
     firmware_version: Text | None = None
-    config_version: int | None = Field(None, ge=0, le=2**31 - 1, description="Configuration version applied.")
+    config_version: int | None = Field(
+        default=None, ge=0, le=2**31 - 1, description="Configuration version applied."
+    )
     ttl: float | None = Field(
-        None,
+        default=None,
         gt=0,
         le=_MAX_TTL_S,
         description="Seconds the record stays valid without refresh; server default when absent.",
@@ -109,13 +113,13 @@ class DeviceRegistration(_Strict):
 class DevicePatch(_Strict):
     """Body of ``PATCH /devices/{id}`` (JSON merge patch: given fields replace, nested objects merge)."""
 
-    role: Role = Field(None, description="New role (cannot be null).")  # type: ignore[assignment]
+    role: Role = Field(default=None, description="New role (cannot be null).")  # type: ignore[arg-type]
     grid: dict[str, GridName | None] | None = None
     endpoints: dict[str, Any] | None = None
-    algorithms: list[AlgorithmName] = Field(None, max_length=32)  # type: ignore[assignment]
+    algorithms: list[AlgorithmName] = Field(default=None, max_length=32)  # type: ignore[arg-type]
     firmware_version: Text | None = None
-    config_version: int | None = Field(None, ge=0, le=2**31 - 1)
-    ttl: float | None = Field(None, gt=0, le=_MAX_TTL_S)
+    config_version: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    ttl: float | None = Field(default=None, gt=0, le=_MAX_TTL_S)
 
 
 class Device(BaseModel):
@@ -135,7 +139,7 @@ class Device(BaseModel):
     alive: bool = Field(
         description="False once the device announced (or its Last Will announced) it is offline."
     )
-    health: str | None = Field(None, description="Health reported by the last heartbeat.")
+    health: str | None = Field(default=None, description="Health reported by the last heartbeat.")
     last_heartbeat: datetime | None = None
 
 
@@ -148,8 +152,8 @@ class DeviceStatus(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     state: Literal["online", "offline"] = "online"
-    algorithms: list[AlgorithmName] | None = Field(None, max_length=32)
-    config_version: int | None = Field(None, ge=0, le=2**31 - 1)
+    algorithms: list[AlgorithmName] | None = Field(default=None, max_length=32)
+    config_version: int | None = Field(default=None, ge=0, le=2**31 - 1)
     health: Literal["ok", "degraded", "fault"] | None = None
     reason: Text | None = None
 
@@ -186,9 +190,11 @@ class BrokerInfo(_Strict):
     host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-\[\]]{1,255}$")]
     port: int = Field(ge=1, le=65535)
     tls: bool = False
-    ca_ref: Text | None = Field(None, description="Name of the CA bundle the device must trust (TLS).")
+    ca_ref: Text | None = Field(
+        default=None, description="Name of the CA bundle the device must trust (TLS)."
+    )
     credentials_ref: Text | None = Field(
-        None, description="Name of the credentials the device uses (never the secret itself)."
+        default=None, description="Name of the credentials the device uses (never the secret itself)."
     )
 
 
@@ -206,15 +212,17 @@ class ConfigSpec(_Strict):
     algorithms from the role defaults, the brokers from the catalog's defaults.
     """
 
-    network: GridName | None = Field(None, description="Network name served by the catalog.")
+    network: GridName | None = Field(default=None, description="Network name served by the catalog.")
     role: Role | None = None
     grid: GridPortion | None = None
     brokers: BrokerSelection = Field(default_factory=BrokerSelection)
-    algorithms: list[AlgorithmSpec] | None = Field(None, max_length=32)
-    heartbeat_interval_s: float = Field(10.0, ge=0.1, le=3600.0)
-    ttl_s: float | None = Field(None, gt=0, le=_MAX_TTL_S, description="Default: 3 heartbeat intervals.")
+    algorithms: list[AlgorithmSpec] | None = Field(default=None, max_length=32)
+    heartbeat_interval_s: float = Field(default=10.0, ge=0.1, le=3600.0)
+    ttl_s: float | None = Field(
+        default=None, gt=0, le=_MAX_TTL_S, description="Default: 3 heartbeat intervals."
+    )
     network_scope: Literal["feeder", "full"] = Field(
-        "feeder", description="Send the device's feeder only, or the whole network."
+        default="feeder", description="Send the device's feeder only, or the whole network."
     )
 
 
@@ -354,7 +362,9 @@ class Event(BaseModel):
     type: EventType
     device_id: str
     time: datetime
-    device: Device | None = Field(None, description="The record after the change (before, for removals).")
+    device: Device | None = Field(
+        default=None, description="The record after the change (before, for removals)."
+    )
     config_version: int | None = None
     reason: str | None = None
 
@@ -364,7 +374,9 @@ class Health(BaseModel):
 
     status: Literal["ok", "degraded"]
     database: bool
-    mqtt: bool | None = Field(None, description="Connected to the management broker (None: MQTT disabled).")
+    mqtt: bool | None = Field(
+        default=None, description="Connected to the management broker (None: MQTT disabled)."
+    )
     devices: int
 
 

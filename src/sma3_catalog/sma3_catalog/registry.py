@@ -158,7 +158,9 @@ class Registry:
         result = conn.execute(
             insert(events).values(type=type_, device_id=device_id, time=now, body=json.dumps(body))
         )
-        event_id = int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None
+        event_id = int(key[0])
         return Event(
             id=event_id,
             type=type_,
@@ -444,7 +446,7 @@ class Registry:
             rows = conn.execute(query).all()
         return list(rows[:limit]), len(rows) > limit
 
-    def list(
+    def query(
         self,
         feeder: str | None = None,
         role: str | None = None,
@@ -457,7 +459,7 @@ class Registry:
         rows, more = self._list_rows(feeder, role, algorithm, alive, offset, limit)
         return [self._row_to_device(r) for r in rows], more
 
-    def list_json(
+    def query_json(
         self,
         feeder: str | None = None,
         role: str | None = None,
@@ -466,7 +468,7 @@ class Registry:
         offset: int = 0,
         limit: int = 100,
     ) -> tuple[str, bool]:
-        """As :meth:`list`, but the page is returned as JSON text (a list of Device objects).
+        """As :meth:`query`, but the page is returned as JSON text (a list of Device objects).
 
         The fast path of ``GET /devices``: stored rows are written out without building models.
         """

@@ -96,11 +96,11 @@ def test_heartbeats_refresh_coalesce_and_offline(registry: Registry, clock: Cloc
     assert result.changed == 1
     m3 = registry.get("M3")
     assert m3.algorithms == ["sag_report"] and m3.health == "fault"
-    assert [d.id for d in registry.list(algorithm="outage_report")[0]] == ["M2"]
+    assert [d.id for d in registry.query(algorithm="outage_report")[0]] == ["M2"]
     registry.heartbeat_many([beat("M2", t + 1, state="offline", reason="last_will")])
     m2 = registry.get("M2")
     assert m2.alive is False and m2.expires.timestamp() == t + 1 + 2.0  # offline grace
-    assert [d.id for d in registry.list(alive=False)[0]] == ["M2"]
+    assert [d.id for d in registry.query(alive=False)[0]] == ["M2"]
     registry.heartbeat_many([beat("M2", t + 2)])
     assert registry.get("M2").alive is True, "a device coming back is alive again"
 
@@ -120,7 +120,7 @@ def test_expire_due_reports_lag(registry: Registry, clock: Clock) -> None:
 
 def test_list_validates_paging(registry: Registry) -> None:
     with pytest.raises(ValueError, match="offset"):
-        registry.list(offset=-1)
+        registry.query(offset=-1)
 
 
 def test_config_store_versions(sqlite_url: str) -> None:
