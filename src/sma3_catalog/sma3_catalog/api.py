@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Qu
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -423,6 +424,17 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True) -> FastAP
 
     app.include_router(router)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            _narrow_to_served(schema, service)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     # ------------------------------------------------------------------ operations
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
     def healthz(service: Service) -> JSONResponse:
@@ -474,6 +486,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                 allowed.update(route.methods or ())
         headers["Allow"] = ", ".join(sorted(allowed))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def _narrow_to_served(schema: dict[str, Any], service: CatalogService) -> None:
+    """Make the OpenAPI document list the brokers and networks this instance serves (enums)."""
+    components = schema["components"]["schemas"]
+
+    def choice(names: list[str]) -> dict[str, Any]:
+        return {"anyOf": [{"type": "string", "enum": names}, {"type": "null"}]}
+
+    brokers = service.configurator.brokers.values()
+    selection = components["BrokerSelection"]["properties"]
+    for purpose in ("data", "management"):
+        selection[purpose].update(choice(sorted(b.name for b in brokers if b.purpose == purpose)))
+    components["ConfigSpec"]["properties"]["network"].update(choice(service.networks.names()))
+    for parameter in schema["paths"][f"{API_PREFIX}/networks/{{name}}"]["get"]["parameters"]:
+        if parameter["name"] == "name":
+            parameter["schema"] = {"type": "string", "enum": service.networks.names(), "title": "Name"}
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -202,6 +202,10 @@ def test_healthz_metrics_openapi(catalog: RunningCatalog) -> None:
         assert 'route="/api/v1/devices/{device_id}"' in metrics.text
         spec = httpx.get(catalog.url + "/openapi.json").json()
         assert "/api/v1/devices/{device_id}/config" in spec["paths"]
+        name = spec["paths"]["/api/v1/networks/{name}"]["get"]["parameters"][0]
+        assert name["schema"]["enum"] == ["tiny"], "the contract lists the served networks"
+        selection = spec["components"]["schemas"]["BrokerSelection"]["properties"]
+        assert selection["data"]["anyOf"][0]["enum"] == ["data"]
         assert "DeviceStatus" in spec["components"]["schemas"] or "Device" in spec["components"]["schemas"]
 
 
