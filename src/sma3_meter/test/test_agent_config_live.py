@@ -79,7 +79,9 @@ def test_data_broker_change_applied_without_restart(
         assert links.connections["management"] is management  # untouched
         assert running.agent.config is not None and running.agent.config.version == 2
         sag = np.array([0.5, 1.0, 1.0]) * 22000.0 / np.sqrt(3.0)
-        running.agent.on_phasors(PhasorSample(10, 50.0, 0.0, np.concatenate([sag, np.zeros(3)]).astype(complex)))
+        running.agent.on_phasors(
+            PhasorSample(10, 50.0, 0.0, np.concatenate([sag, np.zeros(3)]).astype(complex))
+        )
         _t, msg = new_data.wait_json("sma3/data/meters/MS2/sag", lambda m: True, 5)
         assert msg["state"] == "start" and abs(msg["v_pu"][0] - 0.5) < 1e-9
     finally:
