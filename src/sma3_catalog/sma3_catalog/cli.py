@@ -138,7 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         service = CatalogService(settings)
-    except (ConfigError, TokenFileError, ValueError) as exc:
+        for name in service.networks.names():  # fail at start-up, not on the first request
+            service.networks.get(name)
+    except (ConfigError, TokenFileError, ValueError) as exc:  # NetworkError is a ValueError
         print(f"sma3-catalog: {exc}", file=sys.stderr)
         return 2
     if len(settings.tokens) == 0:

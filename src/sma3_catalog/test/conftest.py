@@ -104,9 +104,8 @@ def catalog_factory(network_dir: Path, uvicorn_factory: Any) -> Iterator[Catalog
 
     def start(db_url: str, mqtt: MqttSettings | None = None, **overrides: Any) -> RunningCatalog:
         overrides.setdefault("sse_keepalive_s", 0.3)
-        settings = CatalogSettings(
-            db_url=db_url, mqtt=mqtt, networks={"tiny": str(network_dir)}, tokens=make_tokens(), **overrides
-        )
+        overrides.setdefault("networks", {"tiny": str(network_dir)})
+        settings = CatalogSettings(db_url=db_url, mqtt=mqtt, tokens=make_tokens(), **overrides)
         service = CatalogService(settings)
         server = uvicorn_factory(create_app(service))
         return RunningCatalog(service=service, server=server)

@@ -143,3 +143,21 @@ def test_network_description_round_trips_through_sma3_grid(catalog: RunningCatal
     assert sorted(loaded.lines) == ["L1", "L2"]
     assert loaded.feeders() == ["L1"]
     assert loaded.meters["M2"].line_id == "L2"
+
+
+def test_shipped_network_configures_its_meters(catalog_factory, sqlite_url: str) -> None:
+    """With the shipped ``mini`` network, its meters get a derived configuration of their feeder."""
+    from sma3_grid.io import load_network
+
+    net = load_network("mini")
+    running = catalog_factory(sqlite_url, networks={"mini": "mini"})
+    with running.client() as c:
+        for meter in net.meters.values():
+            cfg = c.get(f"/devices/{meter.meter_id}/config").json()
+            assert cfg["role"] == meter.role
+            assert cfg["grid"]["feeder"] == net.feeder_of(meter.line_id)
+            lines = {ln["line_id"] for ln in cfg["network"]["lines"]}
+            assert meter.line_id in lines
+            assert lines == {
+                lid for lid in net.energized_lines() if net.feeder_of(lid) == cfg["grid"]["feeder"]
+            }

@@ -221,3 +221,6 @@ def test_cli_exits_2_on_bad_configuration(capsys: pytest.CaptureFixture[str], tm
     assert main(["--db", "sqlite:///:memory:"]) == 2
     assert main(["--tokens", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read tokens file" in capsys.readouterr().err
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert main(["--db", db, "--network", f"broken={tmp_path / 'nowhere'}"]) == 2
+    assert "no network description" in capsys.readouterr().err
