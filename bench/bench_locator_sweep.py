@@ -65,6 +65,7 @@ from sma3_sim.waveforms import SamplingConfig, synthesize, with_inception_angle 
 
 BINS = ((0.0, 5.0), (5.0, 20.0), (20.0, 50.0))
 JUNCTION_M = 25.0  # a wrong top-1 this close (along the cables) to the true point, across a bus: junction
+MAX_SKIPS_IN_A_ROW = 10  # more consecutive unsolvable scenarios: the simulator is stuck, stop
 FAILURE_KINDS = ("junction", "wrong branch", "adjacent", "same path")
 skipped: list[str] = []  # scenarios the simulator could not solve (reported with the figures)
 
@@ -96,6 +97,7 @@ class Case:
     best_line_sag: str = ""
     best_km_sag: float = math.nan  # fault distance from the upstream bus of best_line_sag
     gap_m_sag: float = math.nan  # distance along the cables between the true and the estimated point
+    bus_m_sag: float = math.nan  # true point to the bus it shares with best_line_sag (failures), m
     failure: str = ""  # one of FAILURE_KINDS when top1_sag is False
 
 
@@ -130,6 +132,15 @@ class _Tree:
             common += 1
         fork = self.source if common == 0 else self.net.downstream_bus(path_a[common - 1])
         return da + db - 2.0 * self.net.distance_km(self.source, fork)
+
+    def shared_bus_m(self, true: tuple[str, float], best_line: str) -> float:
+        """Distance (m) from the ``true`` point to the bus its line shares with ``best_line`` (nan: none)."""
+        net = self.net
+        up, down = net.upstream_bus(true[0]), net.downstream_bus(true[0])
+        shared = {up, down} & {net.upstream_bus(best_line), net.downstream_bus(best_line)}
+        if not shared:
+            return math.nan
+        return (true[1] if up in shared else net.lines[true[0]].length_km - true[1]) * 1e3
 
     def classify(self, true: tuple[str, float], best: tuple[str, float]) -> tuple[str, float]:
         """Failure kind (``FAILURE_KINDS``) of a wrong top-1 ``best`` and its gap to ``true`` (m)."""
@@ -181,6 +192,7 @@ def run(n_cases: int, seed: int, network: str = "turin22") -> list[Case]:
     t_start = time.perf_counter()
     skipped.clear()
     k = -1
+    in_a_row = 0
     while len(out) < n_cases:
         k += 1
         line_id = lines[int(rng.integers(len(lines)))]
@@ -209,7 +221,14 @@ def run(n_cases: int, seed: int, network: str = "turin22") -> list[Case]:
         except SolverError as exc:  # a simulator limitation, not a locator result: reported, not counted
             skipped.append(f"{scenario.to_dict()}: {exc}")
             print(f"skipped case {k}: {scenario.to_dict()}: {exc}", file=sys.stderr, flush=True)
+            in_a_row += 1
+            if in_a_row > MAX_SKIPS_IN_A_ROW:
+                raise RuntimeError(
+                    f"the simulator failed {in_a_row} scenarios in a row (from case {k - in_a_row + 1}, "
+                    f"{len(out)} cases done): its solver state is stuck; last error: {exc}"
+                ) from exc
             continue
+        in_a_row = 0
         feeder = net.feeder_of(line_id)
         head = heads[feeder]
         config = with_inception_angle(base, seed * 100_000 + k)
@@ -248,11 +267,12 @@ def run(n_cases: int, seed: int, network: str = "turin22") -> list[Case]:
         best_s = with_sags.best
         best_line = "" if best_s is None else best_s.line_id
         best_km = math.nan if best_s is None else best_s.distance_from_upstream_km
-        failure, gap_m = "", math.nan
+        failure, gap_m, bus_m = "", math.nan, math.nan
         if best_s is not None:
             gap_m = tree.gap_km((line_id, true_km), (best_line, best_km)) * 1e3
             if rank_s != 0:
                 failure, gap_m = tree.classify((line_id, true_km), (best_line, best_km))
+                bus_m = tree.shared_bus_m((line_id, true_km), best_line)
         out.append(
             Case(
                 rf_bin=b,
@@ -280,6 +300,7 @@ def run(n_cases: int, seed: int, network: str = "turin22") -> list[Case]:
                 best_line_sag=best_line,
                 best_km_sag=best_km,
                 gap_m_sag=gap_m,
+                bus_m_sag=bus_m,
                 failure=failure if rank_s != 0 else "",
             )
         )
@@ -346,6 +367,7 @@ def summarize(cases: list[Case]) -> dict[str, Any]:
                 "best_line_id": c.best_line_sag,
                 "best_km": round(c.best_km_sag, 5),
                 "gap_m": round(c.gap_m_sag, 2),
+                "true_to_shared_bus_m": None if math.isnan(c.bus_m_sag) else round(c.bus_m_sag, 2),
                 "kind": c.failure,
                 "tie": c.tie_sag,
             }
@@ -407,6 +429,11 @@ def main() -> int:
                 f"{f['line_id']} at {f['position']:.3f} "
                 f"{f['fault_type']} {f['fault_resistance_ohm']:.1f} ohm -> {f['best_line_id']} at "
                 f"{f['best_km'] * 1e3:.0f} m, {f['gap_m']:.0f} m away"
+                + (
+                    ""
+                    if f["true_to_shared_bus_m"] is None
+                    else f"; true point {f['true_to_shared_bus_m']:.0f} m from the shared bus"
+                )
             )
     for name, b in s["bins"].items():
         print(
