@@ -189,7 +189,7 @@ class DssCircuit:
         Positions within 1 m of an end put the fault on that end's bus. With ``enabled=False`` only
         the split is made (the fault element stays disabled), see :meth:`enable_fault`.
         """
-        if self._fault_bus is not None:
+        if self._fault_bus is not None or self._split_line is not None:
             self.clear_fault()
         if line_id not in self.line_name:
             raise SolverError(f"line {line_id!r} is not energized (open switch or outside the tree)")
@@ -253,7 +253,25 @@ class DssCircuit:
 
     # -- solution and results -----------------------------------------------------------------
     def solve(self) -> None:
-        """Solve the present state (snapshot); raise :class:`SolverError` if it does not converge."""
+        """Solve the present state (snapshot); raise :class:`SolverError` if it does not converge.
+
+        OpenDSS starts each iteration from the previous solution, so one diverged solve (NaN or
+        runaway voltages) would make every later one fail too. After a failure the voltages are
+        restarted from a direct (linear, admittance-model) solution and the solve is tried once more;
+        when that fails as well the error is raised with the restarted state left in place, so the
+        next scenario starts clean.
+        """
+        try:
+            self._solve_snapshot()
+        except SolverError as first:
+            self._restart_voltages()
+            try:
+                self._solve_snapshot()
+            except SolverError as second:
+                self._restart_voltages()
+                raise SolverError(f"{second} (also after restarting from a direct solution)") from first
+
+    def _solve_snapshot(self) -> None:
         solution = self._ckt.Solution
         try:
             solution.Solve()
@@ -261,6 +279,13 @@ class DssCircuit:
             raise SolverError(f"OpenDSS solve failed: {exc}") from exc
         if not solution.Converged:
             raise SolverError(f"OpenDSS solution did not converge after {solution.Iterations} iterations")
+
+    def _restart_voltages(self) -> None:
+        """Replace the voltage vector by a direct solution of the present circuit."""
+        try:
+            self._command("solve mode=direct")
+        finally:
+            self._command("set mode=snapshot")
 
     def bus_voltages(self, bus_id: str) -> np.ndarray:
         """Phase-to-ground RMS voltages (V, complex, phases A B C) of a network bus; zero if not modelled."""

@@ -207,16 +207,16 @@ class Simulator:
         circuit.set_loads({b: v for b, v in loads.items() if b in circuit.load_name})
         circuit.solve()
         pre = self._read_meters()
-        circuit.apply_fault(
-            scenario.line_id,
-            scenario.position,
-            scenario.fault_type,
-            scenario.rf_ohm,
-            scenario.rg_ohm,
-            enabled=False,
-        )
         feeder_line = net.feeder_of(scenario.line_id)
         try:
+            circuit.apply_fault(
+                scenario.line_id,
+                scenario.position,
+                scenario.fault_type,
+                scenario.rf_ohm,
+                scenario.rg_ohm,
+                enabled=False,
+            )
             circuit.solve()
             fault_point_pre = circuit.fault_bus_voltages()
             circuit.enable_fault()
