@@ -203,8 +203,7 @@ def main() -> int:
                 broker.host,
                 "--mqtt-port",
                 str(broker.port),
-                "--network",
-                "none=none",
+                "--no-networks",
                 "--log-level",
                 "warning",
             ],
@@ -318,9 +317,7 @@ def main() -> int:
             before, "sma3_catalog_http_request_seconds_sum", 'route="/api/v1/devices"'
         )
         if len(lat_ms):
-            print(
-                f"  server time per query      : {served / len(lat_ms) * 1e3:.1f} ms mean (in the catalog)"
-            )
+            print(f"  server time per query      : {served / len(lat_ms) * 1e3:.1f} ms mean (in the catalog)")
         print(
             f"  catalog process CPU        : {cpu_used:.1f} s in {measured_s:.1f} s "
             f"({cpu_used / measured_s * 100:.0f}% of one core; load average {os.getloadavg()[0]:.1f})"

@@ -15,7 +15,8 @@ Options
 --tokens FILE          Bearer tokens (YAML, see sma3_catalog.auth); default: config-dir/tokens.yaml.
 --config-dir DIR       Optional brokers.yaml, networks.yaml, algorithms.yaml, tokens.yaml.
 --network NAME=SOURCE  Serve a network (shipped name, folder or .xlsx); repeatable; replaces the
-                       defaults (mini, turin22) and networks.yaml.
+                       defaults (mini, turin22) and networks.yaml. Loaded at start-up.
+--no-networks          Serve no network descriptions (configurations then carry none).
 --mqtt-host HOST       Management broker; without it the catalog runs REST-only.
 --mqtt-port PORT       Default 1883 (8883 usual with TLS).
 --mqtt-username USER   Catalog's broker user; password from --mqtt-password-file or the
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config-dir", type=Path, help="Folder with brokers/networks/algorithms/tokens YAML files."
     )
     p.add_argument("--network", action="append", default=[], metavar="NAME=SOURCE", help="Serve a network.")
+    p.add_argument("--no-networks", action="store_true", help="Serve no network descriptions.")
     p.add_argument("--mqtt-host", help="Management broker host (omit to run without MQTT).")
     p.add_argument("--mqtt-port", type=int, default=1883, help="Management broker port.")
     p.add_argument("--mqtt-username", help="Management broker user of the catalog.")
@@ -124,6 +126,10 @@ def settings_from_args(args: argparse.Namespace) -> CatalogSettings:
                 raise ConfigError(f"--network expects NAME=SOURCE, got {item!r}")
             networks[name] = source
         settings.networks = networks
+    if args.no_networks:
+        if args.network:
+            raise ConfigError("--no-networks and --network exclude each other")
+        settings.networks = {}
     if args.tokens is not None:
         settings.tokens = TokenTable.load(args.tokens)
     return settings

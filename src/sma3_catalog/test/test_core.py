@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,9 @@ def test_heartbeats_refresh_coalesce_and_offline(registry: Registry, clock: Cloc
     )
     assert (result.refreshed, result.unknown, result.changed) == (2, 1, 0)
     assert registry.get("M2").expires.timestamp() == t + 5
+    listed = {d["id"]: d for d in json.loads(registry.query_json()[0])}
+    for device_id in ("M2", "M3"):  # the pre-rendered list JSON follows heartbeats too
+        assert listed[device_id] == registry.get(device_id).model_dump(mode="json")
     assert registry.get("M2").last_heartbeat.timestamp() == t  # type: ignore[union-attr]
     result = registry.heartbeat_many([beat("M3", t + 1, algorithms=["sag_report"], health="fault")])
     assert result.changed == 1
