@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .conftest import AgentFactory, Catalog, Recorder, agent_command, wait_until
 
 FAST = {"network": "mini", "heartbeat_interval_s": 0.3, "ttl_s": 1.5}
@@ -43,9 +45,9 @@ def test_register_heartbeat_live_reconfigure_then_kill(
             "detail": "no phasors received from the signal chain yet",
         }
     ]
-    wait_until(lambda: len(mgmt.json(status_topic)) >= 3, 5, "three heartbeats")
-    times = [t for t, _ in mgmt.json(status_topic)]
-    assert 0.15 < (times[-1] - times[0]) / (len(times) - 1) < 0.6
+    wait_until(lambda: len(mgmt.json(status_topic)) >= 5, 5, "five heartbeats")
+    intervals = sorted(np.diff([t for t, _ in mgmt.json(status_topic)][-4:]))
+    assert 0.2 < intervals[1] < 0.5  # median of the last three intervals; configured 0.3 s
     assert catalog.device("MS1")["last_heartbeat"] is not None  # type: ignore[index]
 
     # the operator changes the configuration: applied live, announced by registration and heartbeat
@@ -115,9 +117,9 @@ def test_catalog_restart_agent_survives_and_reregisters(
     catalog.stop()
     status_topic = "sma3/mgmt/devices/MS2/status"
     stopped = time.time()
-    _t, beat = mgmt.wait_json(status_topic, lambda m: m.get("health") == "degraded", 5)
+    _t, beat = mgmt.wait_json(status_topic, lambda m: "catalog unreachable" in m.get("reason", ""), 5)
     assert beat["state"] == "online" and beat["algorithms"] == ["sag_reporting"]
-    assert "catalog unreachable" in beat["reason"]
+    assert beat["health"] == "degraded"
     assert agent.catalog_reachable is False and agent.config is not None
     time.sleep(max(0.0, stopped + 1.5 - time.time()))  # longer than the TTL: the record expires
     n_before = len(mgmt.json(status_topic))

@@ -15,7 +15,8 @@ Life cycle (:meth:`MeterAgent.step`, called a few times per second by :meth:`Met
    report health ``degraded``;
 3. register (``PUT /devices/{id}``) after each applied configuration and whenever the catalog
    comes back, lost the record (404 on the periodic check) or announces it ``expired``/``deleted``;
-4. heartbeat a ``DeviceStatus`` on the management broker every ``heartbeat.interval_s``;
+4. heartbeat a ``DeviceStatus`` on the management broker every ``heartbeat.interval_s`` (own thread,
+   and at once after each applied configuration);
 5. look up the feeder's other meters (``GET /devices?feeder=...``) for runners that need peers.
 """
 
@@ -133,7 +134,6 @@ class AgentSettings:
 class _Due:
     fetch: float = 0.0
     check_registration: float = float("inf")
-    heartbeat: float = float("inf")
     peers: float = float("inf")
 
 
@@ -205,6 +205,8 @@ class MeterAgent:
         self._stopped = False
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._wake = threading.Event()
+        self._heartbeat_now = threading.Event()
+        self._applied = False
 
     # ------------------------------------------------------------------ configuration
     def _fetch(self, now: float) -> None:
@@ -360,7 +362,7 @@ class MeterAgent:
             if any(r.wants_peers for r in self.runners.values()):
                 self._flags.peers.set()
             self._flags.register.set()
-            self._due.heartbeat = 0.0
+            self._applied = True
         log.info(
             "applied configuration version %d from %s (was %s): started %s, stopped %s, reconfigured %s, "
             "failed %s; brokers: management %s:%d%s, data %s:%d%s",
@@ -650,44 +652,66 @@ class MeterAgent:
 
     # ------------------------------------------------------------------ main loop
     def step(self) -> float:
-        """Do the work that is due; returns the seconds until the next scheduled work."""
-        now = self.clock()
-        if self._flags.refetch.is_set() or now >= self._due.fetch:
+        """Do the catalog and algorithm work that is due; returns the seconds until more is due.
+
+        Each part reads the clock afresh: catalog requests may take up to the HTTP timeout.
+        """
+        if self._flags.refetch.is_set() or self.clock() >= self._due.fetch:
             self._flags.refetch.clear()
-            self._fetch(now)
+            self._fetch(self.clock())
         if self.config is not None and self.catalog_reachable:
             if self._flags.register.is_set():
                 self._flags.register.clear()
-                self._register(now)
-            elif now >= self._due.check_registration:
-                self._check_registration(now)
-        if self.config is not None and now >= self._due.heartbeat:
-            interval = self.config.heartbeat.interval_s
-            if self.links.connected().get("management"):
-                self.heartbeat()
-                self._due.heartbeat = now + interval
-            else:  # a queued heartbeat would be stale when it leaves: send a fresh one once connected
-                self._due.heartbeat = now + min(interval, 0.1)
-        if self._flags.peers.is_set() or now >= self._due.peers:
+                self._register(self.clock())
+            elif self.clock() >= self._due.check_registration:
+                self._check_registration(self.clock())
+        if self._applied:  # announce a new configuration at once (after registering it)
+            self._applied = False
+            self._heartbeat_now.set()
+        if self._flags.peers.is_set() or self.clock() >= self._due.peers:
             self._flags.peers.clear()
             if self.catalog_reachable:
-                self._refresh_peers(now)
+                self._refresh_peers(self.clock())
             else:
-                self._due.peers = now + self.settings.retry_s
+                self._due.peers = self.clock() + self.settings.retry_s
         self._dispatch_data()
+        now = self.clock()
         with self._lock:
             for runner in list(self.runners.values()):
                 runner.poll(now)
-        return max(0.0, min(self._due.fetch, self._due.heartbeat, self._due.peers) - self.clock())
+        return max(0.0, min(self._due.fetch, self._due.peers) - self.clock())
+
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
+        """Heartbeats in their own thread, so that slow catalog requests never delay them."""
+        while not stop.is_set():
+            with self._lock:
+                config = self.config
+            if config is not None and self.links.connected().get("management"):
+                self.heartbeat()
+                wait = config.heartbeat.interval_s
+            else:  # a heartbeat queued while disconnected would be stale: send a fresh one once connected
+                wait = 0.1
+            self._heartbeat_now.wait(wait)
+            self._heartbeat_now.clear()
 
     def run(self, stop: threading.Event, max_sleep_s: float = 0.1) -> None:
-        """Call :meth:`step` until ``stop`` is set, then :meth:`shutdown`."""
+        """Call :meth:`step` and heartbeat until ``stop`` is set, then :meth:`shutdown`."""
+        beats = threading.Thread(
+            target=self._heartbeat_loop,
+            args=(stop,),
+            name=f"heartbeat-{self.settings.device_id}",
+            daemon=True,
+        )
+        beats.start()
         try:
             while not stop.is_set():
                 wait = self.step()
                 self._wake.wait(min(wait, max_sleep_s))
                 self._wake.clear()
         finally:
+            stop.set()
+            self._heartbeat_now.set()
+            beats.join(timeout=10)
             self.shutdown()
 
     def shutdown(self) -> None:
