@@ -103,3 +103,30 @@ def test_default_configuration_reports_unknown_algorithm(
     assert failed.state == "failed"
     device = wait_until(lambda: catalog.device("MH2"), 10, "MH2 registered")
     assert device["algorithms"] == ["fault_location"] and device["grid"]["feeder"] == "L7"
+
+
+def test_reregisters_after_delete_and_finds_new_peers_by_event(
+    catalog: Catalog, agent_factory: AgentFactory
+) -> None:
+    catalog.put_config("MH1", {**FAST, "algorithms": [{"name": "fault_location"}]})
+    catalog.put_config("MS1", {**FAST, "algorithms": [{"name": "sag_reporting"}]})
+    # periodic look-ups and checks far away: only catalog events can explain what follows
+    head = agent_factory("MH1", peers_refresh_s=3600.0, refresh_s=3600.0)
+    runner = wait_until(lambda: head.agent.runners.get("fault_location"), 10, "fault_location")
+    wait_until(lambda: head.agent.registered, 10, "MH1 registered")
+    assert runner.peers == set()
+
+    agent_factory("MS1")  # a secondary joins the feeder: event 'created' -> look-up -> subscription
+    wait_until(lambda: runner.peers == {"MS1"}, 5, "MS1 found through the 'created' event")
+    wait_until(
+        lambda: "sma3/data/meters/MS1/sag" in head.links.active_subscriptions("data"), 5, "subscription"
+    )
+
+    first = head.agent.registrations
+    with catalog.operator() as op:
+        assert op.delete("/devices/MH1").status_code == 204
+    wait_until(
+        lambda: catalog.device("MH1") is not None and head.agent.registrations > first,
+        5,
+        "MH1 registered again after the 'deleted' event",
+    )
