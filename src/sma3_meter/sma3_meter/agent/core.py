@@ -207,6 +207,7 @@ class MeterAgent:
         self._wake = threading.Event()
         self._heartbeat_now = threading.Event()
         self._applied = False
+        self._requested_version: int | None = None
 
     # ------------------------------------------------------------------ configuration
     def _fetch(self, now: float) -> None:
@@ -619,9 +620,7 @@ class MeterAgent:
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("invalid configuration announcement on %s: %r (%s)", topic, payload[:200], exc)
                 return
-            if version != config.version:
-                log.info("catalog announced configuration version %d (in force: %d)", version, config.version)
-                self._flags.refetch.set()
+            self._announced(version, config)
             return
         if topic == config.topics.events:
             try:
@@ -631,14 +630,22 @@ class MeterAgent:
                 return
             self._on_event(event, config)
 
+    def _announced(self, version: int, config: DeviceConfig) -> None:
+        # The config topic and the events topic both announce a version: fetch it once.
+        if version in (config.version, self._requested_version):
+            return
+        self._requested_version = version
+        log.info("catalog announced configuration version %d (in force: %d)", version, config.version)
+        self._flags.refetch.set()
+
     def _on_event(self, event: Event, config: DeviceConfig) -> None:
         if event.device_id == self.settings.device_id:
             if event.type in ("expired", "deleted"):
                 log.warning("catalog reports this meter %s (%s); registering again", event.type, event.reason)
                 self.registered = False
                 self._flags.register.set()
-            elif event.type == "configured" and event.config_version != config.version:
-                self._flags.refetch.set()
+            elif event.type == "configured" and event.config_version is not None:
+                self._announced(event.config_version, config)
             return
         feeder = event.device.grid.feeder if event.device is not None else None
         with self._lock:
