@@ -32,6 +32,7 @@ setup(
             "acquisition = sma3_meter.nodes.acquisition:main",
             "detector = sma3_meter.nodes.detector:main",
             "locator = sma3_meter.nodes.locator:main",
+            "meter_agent = sma3_meter.nodes.agent:main",
         ],
     },
 )
