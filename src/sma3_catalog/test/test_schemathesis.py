@@ -25,7 +25,9 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_no_server_errors(catalog_factory: CatalogFactory, postgres_url: str) -> None:
+def test_schemathesis_finds_no_server_errors(
+    catalog_factory: CatalogFactory, postgres_url: str, tmp_path: Path
+) -> None:
     if not SCHEMATHESIS.exists():
         pytest.fail(f"schemathesis CLI not found at {SCHEMATHESIS} (pip install schemathesis)")
     running = catalog_factory(postgres_url)
@@ -54,6 +56,7 @@ def test_schemathesis_finds_no_server_errors(catalog_factory: CatalogFactory, po
         ],
         capture_output=True,
         text=True,
+        cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
         timeout=120,
         check=False,
     )
