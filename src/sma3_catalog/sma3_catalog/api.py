@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sma3_catalog.auth import Principal
@@ -505,8 +506,15 @@ def _narrow_to_served(schema: dict[str, Any], service: CatalogService) -> None:
             parameter["schema"] = {"type": "string", "enum": service.networks.names(), "title": "Name"}
 
 
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """503 when the database cannot be reached (the error is logged with its cause)."""
+    log.error("database unavailable: %s", exc)
+    return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
     def handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:

@@ -192,6 +192,8 @@ class CatalogService:
 
     def _expiry_loop(self) -> None:
         last_prune = time.monotonic()
+        last_error_log = -1e9
+        failing = False
         poll = self.settings.expiry_poll_s
         while not self._stop.is_set():
             nxt: float | None = None
@@ -205,9 +207,21 @@ class CatalogService:
                 if time.monotonic() - last_prune > 60:
                     self.registry.prune_events()
                     last_prune = time.monotonic()
+                if failing:
+                    log.info("expiry sweeps work again")
+                    failing = False
             except Exception:
-                # The loop must survive a database outage; each failure is logged.
-                log.exception("expiry sweep failed")
+                # The loop must survive a database outage: the first failure is logged with its
+                # traceback, then at most one line a minute while it lasts.
+                if not failing:
+                    log.exception("expiry sweep failed")
+                elif time.monotonic() - last_error_log > 60:
+                    log.error("expiry sweeps still failing")
+                else:
+                    self._stop.wait(poll)
+                    continue
+                failing = True
+                last_error_log = time.monotonic()
             wait = poll if nxt is None else min(poll, max(nxt - time.time(), 0.0))
             self._stop.wait(wait)
 

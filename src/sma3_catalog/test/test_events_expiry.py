@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -99,3 +100,17 @@ def test_two_instances_share_postgres_expiry_once(catalog_factory: CatalogFactor
         assert sorted(expired) == [f"D{i}" for i in range(6)]
     finally:
         stream_a.close()
+
+
+def test_database_outage_gives_503(catalog_factory: CatalogFactory, postgres_cluster: Any) -> None:
+    """Losing the database is a 503 with a message (and /healthz says so), not a 500."""
+    url = postgres_cluster.create_database()
+    running = catalog_factory(url)
+    with running.client() as c:
+        assert c.put("/devices/M2", json=registration()).status_code == 201
+        postgres_cluster.drop_database(url.rsplit("/", 1)[1])
+        r = c.get("/devices")
+        assert r.status_code == 503 and "database unavailable" in r.json()["detail"]
+        assert c.put("/devices/M2", json=registration()).status_code == 503
+    health = httpx.get(running.url + "/healthz")
+    assert health.status_code == 503 and health.json()["database"] is False
