@@ -14,6 +14,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml", "README.md"]),
         ("share/" + PACKAGE + "/config", sorted(str(p) for p in Path("config").glob("*") if p.is_file())),
+        ("share/" + PACKAGE + "/launch", ["launch/catalog.launch.py"]),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
