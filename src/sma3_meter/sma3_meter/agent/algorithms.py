@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sma3_catalog.models import GridPortion
+from sma3_grid.comtrade import Record
 from sma3_grid.model import Network
 from sma3_meter.detection import (
     LAST_GASP,
@@ -43,12 +44,14 @@ from sma3_meter.detection import (
 from sma3_meter.dsp import PhasorSample
 from sma3_meter.location import (
     LocationError,
+    LocationResult,
     LocatorSettings,
     OutageEvidence,
     SagEvidence,
     feeder_model,
     locate,
 )
+from sma3_meter.location.pipeline import RecordLocation, locate_record
 
 from .messages import DataTopics, LocationMessage, MessageError, OutageMessage, SagMessage, decode
 
@@ -570,11 +573,19 @@ class FaultLocation(AlgorithmRunner):
             log.error("%s: %s", self.name, self.last_error)
             return
         self.last_error = None
+        self._publish_result(result, pending.event.inception_index, evidence)
+
+    def _publish_result(
+        self,
+        result: LocationResult,
+        inception_index: int,
+        evidence: list[SagEvidence | OutageEvidence],
+    ) -> LocationMessage:
         msg = LocationMessage(
             meter_id=self.context.meter_id,
             time=self.context.now_iso(),
             fault_type=result.fault_type,
-            inception_index=pending.event.inception_index,
+            inception_index=inception_index,
             candidates=[c.as_dict() for c in result.candidates],
             evidence=sorted({e.meter_id for e in evidence}),
         )
@@ -587,6 +598,52 @@ class FaultLocation(AlgorithmRunner):
             msg.evidence,
         )
         self.context.publish(self.context.topics.location(self.context.meter_id), msg.model_dump_json())
+        return msg
+
+    def locate_record(
+        self, record: Record, inception_index: int, detected: float
+    ) -> tuple[RecordLocation, list[str]]:
+        """Locate the fault of this meter's COMTRADE record with the peers' evidence and publish it.
+
+        The record path of the signal chain (:func:`sma3_meter.location.pipeline.locate_record`)
+        averages several cycles, so it is more accurate than the single-cycle phasors of a
+        :class:`~sma3_meter.detection.FaultDetected`; the ROS shell uses it when the detector's
+        record is on disk. The result goes on ``sma3/data/meters/{id}/location`` like
+        :meth:`poll`'s.
+
+        Parameters
+        ----------
+        record
+            The meter's record around the fault (``VA VB VC`` in V, ``IA IB IC`` in A).
+        inception_index
+            The fault inception in the meter's sample counter (reported as ``inception_index``).
+        detected
+            Wall-clock time of the fault detection (s since the epoch): peers' reports received
+            more than ``evidence_max_age_s`` before it are not used.
+
+        Returns
+        -------
+        tuple
+            The located record and the ids of the peers whose evidence was used (sorted).
+
+        Raises
+        ------
+        LocationError
+            No fault in the record, a fault not downstream of the meter, malformed channels.
+        """
+        self.faults += 1
+        evidence = self.current_evidence(since=detected - self.evidence_max_age_s)
+        net = self.context.network
+        assert net is not None
+        try:
+            located = locate_record(net, record, self.context.meter_id, evidence, self.locator_settings)
+        except LocationError as exc:
+            self.last_error = f"location of the fault at sample {inception_index} failed: {exc}"
+            log.error("%s: %s", self.name, self.last_error)
+            raise
+        self.last_error = None
+        msg = self._publish_result(located.result, inception_index, evidence)
+        return located, msg.evidence
 
     def status(self) -> AlgorithmStatus:
         have = sum(1 for e in self.evidence.values() if e.sag is not None or e.outage is not None)

@@ -33,7 +33,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -45,7 +45,7 @@ from .catalog_client import api_base
 from .core import AgentSettings, MeterAgent
 from .mqtt import MqttCredentials, MqttLinks
 
-__all__ = ["build_parser", "main"]
+__all__ = ["OptionError", "build_agent_settings", "build_parser", "main", "settings_from_args", "start_agent"]
 
 log = logging.getLogger("sma3_meter.agent")
 
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _cli_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
 def _read_secret(path: Path, what: str) -> str:
     try:
         lines = path.read_text().splitlines()
@@ -87,75 +91,156 @@ def _read_secret(path: Path, what: str) -> str:
     return lines[0].strip()
 
 
-def _credentials(args: argparse.Namespace) -> dict[str, MqttCredentials]:
+def _credentials(
+    device_id: str,
+    mqtt_username: str | None,
+    mqtt_password_file: Path | None,
+    mqtt_credentials: Path | None,
+    name: Callable[[str], str],
+) -> dict[str, MqttCredentials]:
     creds: dict[str, MqttCredentials] = {}
-    if args.mqtt_password_file is not None or args.mqtt_username is not None:
+    if mqtt_password_file is not None or mqtt_username is not None:
         password = (
-            _read_secret(args.mqtt_password_file, "--mqtt-password-file")
-            if args.mqtt_password_file is not None
+            _read_secret(mqtt_password_file, name("mqtt_password_file"))
+            if mqtt_password_file is not None
             else None
         )
-        creds["*"] = MqttCredentials(args.mqtt_username or args.id, password)
-    if args.mqtt_credentials is not None:
+        creds["*"] = MqttCredentials(mqtt_username or device_id, password)
+    if mqtt_credentials is not None:
+        what = name("mqtt_credentials")
         try:
-            data = yaml.safe_load(args.mqtt_credentials.read_text())
+            data = yaml.safe_load(mqtt_credentials.read_text())
         except (OSError, yaml.YAMLError) as exc:
-            raise OptionError(f"--mqtt-credentials: {exc}") from None
+            raise OptionError(f"{what}: {exc}") from None
         if not isinstance(data, dict):
-            raise OptionError(
-                f"--mqtt-credentials: {args.mqtt_credentials} must map references to credentials"
-            )
+            raise OptionError(f"{what}: {mqtt_credentials} must map references to credentials")
         for ref, entry in data.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("username"), str):
-                raise OptionError(f"--mqtt-credentials: entry {ref!r} needs a 'username' (and 'password')")
+                raise OptionError(f"{what}: entry {ref!r} needs a 'username' (and 'password')")
             password = entry.get("password")
             if password is not None and not isinstance(password, str):
-                raise OptionError(f"--mqtt-credentials: password of {ref!r} must be text")
+                raise OptionError(f"{what}: password of {ref!r} must be text")
             creds[str(ref)] = MqttCredentials(entry["username"], password)
     return creds
 
 
-def settings_from_args(args: argparse.Namespace) -> tuple[AgentSettings, MqttLinks]:
-    """Agent settings and MQTT links from parsed options.
+def build_agent_settings(
+    *,
+    device_id: str,
+    catalog: str,
+    cache: Path,
+    token: str | None = None,
+    token_file: Path | None = None,
+    catalog_ca: Path | None = None,
+    ip: str | None = None,
+    rest_base_url: str | None = None,
+    mqtt_username: str | None = None,
+    mqtt_password_file: Path | None = None,
+    mqtt_credentials: Path | None = None,
+    ca: Sequence[str] = (),
+    refresh: float = 30.0,
+    retry: float = 2.0,
+    peers_refresh: float = 60.0,
+    name: Callable[[str], str] = _cli_name,
+) -> tuple[AgentSettings, MqttLinks]:
+    """Validated agent settings and MQTT links from the meter's start-up options.
+
+    Shared by ``sma3-meter-agent`` and the ROS node (:mod:`sma3_meter.nodes.agent`).
+
+    Parameters
+    ----------
+    device_id, catalog, cache
+        Device id, catalog base URL, configuration cache folder.
+    token, token_file
+        Bearer token, or the file holding it (first line); exactly one.
+    catalog_ca
+        CA bundle (PEM) of an https catalog.
+    ip, rest_base_url
+        End-points announced in the registration.
+    mqtt_username, mqtt_password_file, mqtt_credentials
+        Broker credentials (see the module notes).
+    ca
+        ``REF=PATH`` CA bundles of the brokers' ``ca_ref``.
+    refresh, retry, peers_refresh
+        Re-fetch period, retry period while the catalog is down, peers look-up period (s).
+    name
+        Display name of an option in error messages (default ``--option-name``).
 
     Raises
     ------
     OptionError
         Unusable option values (the message names the option).
     """
-    if not re.match(DEVICE_ID_PATTERN, args.id):
-        raise OptionError(f"--id {args.id!r} is not a valid device id (letters, digits, _ . : -)")
+    if not re.match(DEVICE_ID_PATTERN, device_id):
+        raise OptionError(f"{name('id')} {device_id!r} is not a valid device id (letters, digits, _ . : -)")
     try:
-        api_base(args.catalog)
+        api_base(catalog)
     except ValueError as exc:
-        raise OptionError(f"--catalog: {exc}") from None
-    token = args.token if args.token is not None else _read_secret(args.token_file, "--token-file")
-    if args.catalog_ca is not None and not args.catalog_ca.is_file():
-        raise OptionError(f"--catalog-ca: {args.catalog_ca} is not a file")
+        raise OptionError(f"{name('catalog')}: {exc}") from None
+    if (token is None) == (token_file is None):
+        raise OptionError(f"give exactly one of {name('token')} and {name('token_file')}")
+    secret = token if token is not None else _read_secret(token_file, name("token_file"))  # type: ignore[arg-type]
+    if catalog_ca is not None and not catalog_ca.is_file():
+        raise OptionError(f"{name('catalog_ca')}: {catalog_ca} is not a file")
     ca_files: dict[str, str] = {}
-    for item in args.ca:
+    for item in ca:
         ref, sep, path = item.partition("=")
         if not sep or not ref or not path:
-            raise OptionError(f"--ca expects REF=PATH, got {item!r}")
+            raise OptionError(f"{name('ca')} expects REF=PATH, got {item!r}")
         if not Path(path).is_file():
-            raise OptionError(f"--ca {ref}: {path} is not a file")
+            raise OptionError(f"{name('ca')} {ref}: {path} is not a file")
         ca_files[ref] = path
     try:
         settings = AgentSettings(
-            device_id=args.id,
-            catalog_url=args.catalog,
-            token=token,
-            cache_dir=args.cache,
-            ip=args.ip,
-            rest_base_url=args.rest_base_url,
-            refresh_s=args.refresh,
-            retry_s=args.retry,
-            peers_refresh_s=args.peers_refresh,
-            catalog_ca=str(args.catalog_ca) if args.catalog_ca is not None else None,
+            device_id=device_id,
+            catalog_url=catalog,
+            token=secret,
+            cache_dir=cache,
+            ip=ip,
+            rest_base_url=rest_base_url,
+            refresh_s=refresh,
+            retry_s=retry,
+            peers_refresh_s=peers_refresh,
+            catalog_ca=str(catalog_ca) if catalog_ca is not None else None,
         )
     except ValueError as exc:
         raise OptionError(str(exc)) from None
-    return settings, MqttLinks(args.id, _credentials(args), ca_files)
+    creds = _credentials(device_id, mqtt_username, mqtt_password_file, mqtt_credentials, name)
+    return settings, MqttLinks(device_id, creds, ca_files)
+
+
+def start_agent(settings: AgentSettings, links: MqttLinks) -> MeterAgent:
+    """The agent of ``settings`` with ``links`` bound to it (run it with :meth:`MeterAgent.run`)."""
+    agent = MeterAgent(settings, links)
+    links.bind(agent.on_management_message, agent.on_data_message)
+    return agent
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[AgentSettings, MqttLinks]:
+    """Agent settings and MQTT links from parsed options (:func:`build_agent_settings`).
+
+    Raises
+    ------
+    OptionError
+        Unusable option values (the message names the option).
+    """
+    return build_agent_settings(
+        device_id=args.id,
+        catalog=args.catalog,
+        cache=args.cache,
+        token=args.token,
+        token_file=args.token_file,
+        catalog_ca=args.catalog_ca,
+        ip=args.ip,
+        rest_base_url=args.rest_base_url,
+        mqtt_username=args.mqtt_username,
+        mqtt_password_file=args.mqtt_password_file,
+        mqtt_credentials=args.mqtt_credentials,
+        ca=args.ca,
+        refresh=args.refresh,
+        retry=args.retry,
+        peers_refresh=args.peers_refresh,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,11 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings, links = settings_from_args(args)
-        agent = MeterAgent(settings, links)
+        agent = start_agent(settings, links)
     except (OptionError, ValueError) as exc:
         print(f"sma3-meter-agent: {exc}", file=sys.stderr)
         return 2
-    links.bind(agent.on_management_message, agent.on_data_message)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -27,7 +27,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -36,10 +36,20 @@ import numpy as np
 from pydantic import ValidationError
 
 from sma3_catalog.models import BrokerInfo, DeviceConfig, DeviceRegistration, Endpoints, Event, LastWill
+from sma3_grid.comtrade import Record
 from sma3_grid.model import Network, NetworkError
 from sma3_meter.dsp import PhasorSample
+from sma3_meter.location.pipeline import RecordLocation
 
-from .algorithms import AlgorithmContext, AlgorithmError, AlgorithmRunner, AlgorithmStatus, create_runner
+from .algorithms import (
+    AlgorithmContext,
+    AlgorithmError,
+    AlgorithmRunner,
+    AlgorithmStatus,
+    FaultLocation,
+    OutageDetection,
+    create_runner,
+)
 from .catalog_client import CatalogClient, CatalogRequestError, CatalogUnavailableError
 from .config import AgentConfigError, ConfigCache, network_from_description, plan_changes
 from .messages import DataTopics
@@ -208,6 +218,8 @@ class MeterAgent:
         self._heartbeat_now = threading.Event()
         self._applied = False
         self._requested_version: int | None = None
+        #: Called with each heartbeat's JSON after it is published (e.g. the ROS shell's DeviceStatus).
+        self.heartbeat_listeners: list[Callable[[str], None]] = []
 
     # ------------------------------------------------------------------ configuration
     def _fetch(self, now: float) -> None:
@@ -558,7 +570,13 @@ class MeterAgent:
             config = self.config
         if config is None:
             return
-        self.links.publish("management", config.heartbeat.topic, self.status_payload())
+        payload = self.status_payload()
+        self.links.publish("management", config.heartbeat.topic, payload)
+        for listener in list(self.heartbeat_listeners):
+            try:
+                listener(payload)
+            except Exception:
+                log.exception("heartbeat listener %r failed", listener)
 
     # ------------------------------------------------------------------ inputs from the shells
     def on_phasors(self, sample: PhasorSample) -> None:
@@ -584,6 +602,48 @@ class MeterAgent:
         with self._lock:
             for runner in list(self.runners.values()):
                 runner.on_chain_event(event)
+
+    def config_in_force(self) -> DeviceConfig | None:
+        """The configuration in force (None before the first one)."""
+        with self._lock:
+            return self.config
+
+    def fault_locator(self) -> FaultLocation | None:
+        """The running ``fault_location`` runner, None when the configuration does not start one."""
+        with self._lock:
+            return next((r for r in self.runners.values() if isinstance(r, FaultLocation)), None)
+
+    def locate_record(
+        self, record: Record, inception_index: int, detected: float
+    ) -> tuple[RecordLocation, list[str]] | None:
+        """Locate the fault of this meter's record with the running ``fault_location`` runner.
+
+        See :meth:`sma3_meter.agent.algorithms.FaultLocation.locate_record` (parameters, the
+        publication on the data broker, the returned located record and evidence meters). Returns None
+        when no ``fault_location`` runs.
+
+        Raises
+        ------
+        sma3_meter.location.LocationError
+            The record holds no locatable fault.
+        """
+        with self._lock:
+            runner = self.fault_locator()
+            if runner is None:
+                return None
+            return runner.locate_record(record, inception_index, detected)
+
+    def last_gasp(self) -> int:
+        """Publish the last-gasp alarm of every running ``outage_detection``; returns how many.
+
+        Call it when the meter is losing its own supply (e.g. from
+        :func:`sma3_meter.detection.install_last_gasp_handler`), before :meth:`shutdown`.
+        """
+        with self._lock:
+            runners = [r for r in self.runners.values() if isinstance(r, OutageDetection)]
+            for runner in runners:
+                runner.last_gasp()
+        return len(runners)
 
     def on_data_message(self, topic: str, payload: bytes) -> None:
         """A data-broker message (from a network thread): queued for the agent's thread."""
