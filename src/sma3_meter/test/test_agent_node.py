@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +29,7 @@ from sma3_sim.scenario import FaultScenario
 from sma3_sim.solver import solve
 from sma3_sim.waveforms import SamplingConfig, synthesize
 
-from .conftest import AgentFactory, Catalog, Recorder, device_token, wait_until
+from .conftest import AgentFactory, Catalog, Recorder, agent_env, device_token, wait_until
 
 require_ros()
 
@@ -41,6 +44,7 @@ from sma3_meter.agent.algorithms import FaultLocation as FaultLocationRunner  # 
 from sma3_meter.dsp import PhasorSample  # noqa: E402
 from sma3_meter.nodes.agent import MeterAgentNode, phasor_sample_from_msg  # noqa: E402
 from sma3_meter.nodes.convert import phasor_frame_msg  # noqa: E402
+from sma3_meter.record_wait import RecordWait  # noqa: E402
 
 pytestmark = pytest.mark.ros
 TIMEOUT_S = 15.0
@@ -297,3 +301,75 @@ def test_phasor_frame_round_trip() -> None:
     assert not back.locked and back.transient
     msg.quality = PhasorFrame.QUALITY_OK
     assert phasor_sample_from_msg(msg).transient is False
+
+
+def _node_command(catalog: Catalog, device_id: str, tmp_path: Path, *params: str) -> list[str]:
+    token_file = tmp_path / f"{device_id}.token"
+    token_file.write_text(device_token(device_id) + "\n")
+    values = {
+        "device_id": device_id,
+        "catalog_url": catalog.url,
+        "token_file": str(token_file),
+        "cache_dir": str(tmp_path / f"proc-cache-{device_id}"),
+        "refresh_s": "0.5",
+    }
+    args = [a for k, v in values.items() for a in ("-p", f"{k}:={v}")]
+    args += [a for p in params for a in ("-p", p)]
+    return [sys.executable, "-m", "sma3_meter.nodes.agent", "--ros-args", "-r", f"__ns:={NS}", *args]
+
+
+def test_node_process_last_gasp_and_clean_stop(
+    catalog: Catalog, recorder: tuple[Recorder, Recorder], tmp_path: Path
+) -> None:
+    """``meter_agent`` as a process: SIGTERM publishes the last gasp, then the offline heartbeat."""
+    mgmt, data = recorder
+    catalog.put_config("MS1", {**FAST, "algorithms": SECONDARY})
+    log = tmp_path / "node.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            _node_command(catalog, "MS1", tmp_path), stdout=out, stderr=subprocess.STDOUT, env=agent_env()
+        )
+        try:
+            mgmt.wait_json("sma3/mgmt/devices/MS1/status", lambda m: m.get("state") == "online", 20)
+            wait_until(lambda: catalog.device("MS1"), 10, "MS1 registered by the node process")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 128 + signal.SIGTERM, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    _t, gasp = data.wait_json("sma3/data/meters/MS1/outage", lambda m: m["kind"] == "last_gasp", 5)
+    assert gasp["meter_id"] == "MS1"
+    mgmt.wait_json(
+        "sma3/mgmt/devices/MS1/status",
+        lambda m: m.get("state") == "offline" and m.get("reason") == "shutdown",
+        5,
+    )
+
+
+def test_node_process_rejects_missing_parameter(catalog: Catalog, tmp_path: Path) -> None:
+    """Exit 2 with a one-line reason naming the parameter."""
+    cmd = _node_command(catalog, "MS1", tmp_path, "catalog_url:=ftp://nowhere")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=agent_env(), timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("meter_agent: parameter catalog_url")
+
+
+def test_record_wait(tmp_path: Path) -> None:
+    """Items leave the queue once their record exists (after the minimum wait) or after the timeout."""
+    now = [100.0]
+    waiting: RecordWait[str] = RecordWait(2.0, clock=lambda: now[0])
+    a, b = tmp_path / "a.cfg", tmp_path / "b.cfg"
+    waiting.add(str(a), "event-a", min_wait_s=0.5)
+    waiting.add(str(b), "event-b")
+    a.write_text("cfg")
+    assert waiting.collect() == ([], []) and len(waiting) == 2  # a: minimum wait not over
+    now[0] += 0.6
+    ready, expired = waiting.collect()
+    assert [(w.path, w.item) for w in ready] == [(str(a), "event-a")] and expired == []
+    now[0] += 1.5
+    ready, expired = waiting.collect()
+    assert ready == [] and [w.item for w in expired] == ["event-b"] and len(waiting) == 0
+    with pytest.raises(ValueError, match="timeout"):
+        RecordWait(0.0)

@@ -150,6 +150,9 @@ class MeterAgentNode(Node):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__("meter_agent", **kwargs)  # type: ignore[arg-type]
+        self._closed = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         for name in ("device_id", "catalog_url", "token_file", "cache_dir", "ip", "rest_base_url"):
             self.declare_parameter(name, "")
         for name in ("catalog_ca", "mqtt_username", "mqtt_password_file", "mqtt_credentials"):
@@ -198,7 +201,6 @@ class MeterAgentNode(Node):
             float(self.get_parameter("record_wait_s").value)
         )
         self._started = time.monotonic()
-        self._closed = threading.Event()
         self.status_pub = self.create_publisher(DeviceStatus, str(text("device_status_topic")), 10)
         self.location_pub = self.create_publisher(FaultLocation, str(text("fault_location_topic")), 10)
         self.create_subscription(PhasorFrame, str(text("phasor_topic")), self._on_phasors, 100)
@@ -208,7 +210,6 @@ class MeterAgentNode(Node):
 
         self.agent = start_agent(settings, links)
         self.agent.heartbeat_listeners.append(self._on_heartbeat)
-        self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self.agent.run, args=(self._stop,), name=f"agent-{self.device_id}", daemon=True
         )
@@ -339,6 +340,8 @@ class MeterAgentNode(Node):
             return
         self._closed.set()
         self._stop.set()
+        if self._thread is None:  # the constructor failed before starting the agent
+            return
         self._thread.join(timeout=15)
         if self._thread.is_alive():
             self.get_logger().error("the agent thread did not stop within 15 s")
