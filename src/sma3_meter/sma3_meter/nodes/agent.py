@@ -39,6 +39,7 @@ config_service : str
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
@@ -357,8 +358,10 @@ def main(args: list[str] | None = None) -> int:
 
     rclpy's signal handlers are not installed: SIGTERM/SIGPWR publish the last gasp and end the
     process through :func:`install_last_gasp_handler` (the agent then stops cleanly), SIGINT raises
-    KeyboardInterrupt. Exit status 2 with a one-line reason on unusable parameters.
+    KeyboardInterrupt. The agent's Python log (catalog, brokers, algorithms) goes to stderr at level
+    INFO. Exit status 2 with a one-line reason on unusable parameters.
     """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = MeterAgentNode()
