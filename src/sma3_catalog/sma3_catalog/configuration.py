@@ -36,13 +36,14 @@ from sma3_catalog.topics import Topics
 
 #: Algorithms a device runs when its spec lists none, by role (parameters in SI units).
 DEFAULT_ALGORITHMS: dict[str, list[AlgorithmSpec]] = {
+    # Names of the meter agent's algorithm registry (sma3_meter.agent.algorithms); fault detection
+    # itself is the signal chain's job on every meter, not a configurable algorithm.
     "feeder_head": [
-        AlgorithmSpec(name="fault_detection", parameters={"overcurrent_pu": 2.0}),
         AlgorithmSpec(name="fault_location", parameters={"max_candidates": 5}),
     ],
     "secondary": [
-        AlgorithmSpec(name="outage_report", parameters={"undervoltage_pu": 0.1, "hold_s": 0.2}),
-        AlgorithmSpec(name="sag_report", parameters={"sag_threshold_pu": 0.9}),
+        AlgorithmSpec(name="outage_detection", parameters={"undervoltage_pu": 0.1, "hold_s": 0.2}),
+        AlgorithmSpec(name="sag_reporting", parameters={"sag_threshold_pu": 0.9}),
     ],
 }
 

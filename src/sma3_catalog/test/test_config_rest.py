@@ -17,7 +17,7 @@ def test_default_config_from_network_meter_table(catalog: RunningCatalog) -> Non
         cfg = r.json()
     assert cfg["version"] == 0 and cfg["role"] == "secondary"
     assert cfg["grid"] == {"network": "tiny", "feeder": "L1", "lateral": None, "bus": "B2", "line": "L2"}
-    assert [a["name"] for a in cfg["algorithms"]] == ["outage_report", "sag_report"]
+    assert [a["name"] for a in cfg["algorithms"]] == ["outage_detection", "sag_reporting"]
     assert cfg["brokers"]["management"]["purpose"] == "management"
     assert cfg["brokers"]["data"]["purpose"] == "data"
     assert cfg["heartbeat"]["topic"] == "sma3/mgmt/devices/M2/status"

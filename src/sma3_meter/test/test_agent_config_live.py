@@ -88,19 +88,17 @@ def test_data_broker_change_applied_without_restart(
         new_data.close()
 
 
-def test_default_configuration_reports_unknown_algorithm(
+def test_default_configuration_runs_the_role_defaults(
     catalog: Catalog, recorder: tuple[Recorder, Recorder], agent_factory: AgentFactory
 ) -> None:
     # No stored configuration: the catalog derives one from the network's meters table (version 0)
-    # with its role defaults; 'fault_detection' belongs to the signal chain, not to the agent.
+    # with its role defaults, which the agent runs as they are.
     mgmt, _data = recorder
     running = agent_factory("MH2")
     _t, beat = mgmt.wait_json("sma3/mgmt/devices/MH2/status", lambda m: True, 10)
     assert beat["config_version"] == 0 and beat["algorithms"] == ["fault_location"]
-    assert beat["health"] == "degraded"
-    assert "fault_detection failed: unknown algorithm 'fault_detection'" in beat["reason"]
-    failed = {s.name: s for s in running.agent.algorithm_status()}["fault_detection"]
-    assert failed.state == "failed"
+    assert beat["health"] == "ok"
+    assert {s.name: s.state for s in running.agent.algorithm_status()}.keys() == {"fault_location"}
     device = wait_until(lambda: catalog.device("MH2"), 10, "MH2 registered")
     assert device["algorithms"] == ["fault_location"] and device["grid"]["feeder"] == "L7"
 
