@@ -42,8 +42,8 @@ from sma3_interfaces.msg import DeviceStatus, FaultEvent, FaultLocation, PhasorF
 from sma3_interfaces.srv import GetDeviceConfig  # noqa: E402
 from sma3_meter.agent.algorithms import FaultLocation as FaultLocationRunner  # noqa: E402
 from sma3_meter.dsp import PhasorSample  # noqa: E402
-from sma3_meter.nodes.agent import MeterAgentNode, phasor_sample_from_msg  # noqa: E402
-from sma3_meter.nodes.convert import phasor_frame_msg  # noqa: E402
+from sma3_meter.nodes.agent import MeterAgentNode  # noqa: E402
+from sma3_meter.nodes.convert import phasor_frame_msg, phasor_sample_from_msg  # noqa: E402
 from sma3_meter.record_wait import RecordWait  # noqa: E402
 
 pytestmark = pytest.mark.ros

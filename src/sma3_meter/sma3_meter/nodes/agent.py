@@ -43,11 +43,9 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 import rclpy
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException
@@ -56,21 +54,16 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 from sma3_grid.comtrade import ComtradeError, read_comtrade
-from sma3_grid.model import Network
-from sma3_interfaces.msg import DeviceStatus, FaultCandidate, FaultEvent, FaultLocation, PhasorFrame
+from sma3_interfaces.msg import DeviceStatus, FaultEvent, FaultLocation, PhasorFrame
 from sma3_interfaces.srv import GetDeviceConfig
 from sma3_meter.agent.cli import OptionError, build_agent_settings, start_agent
 from sma3_meter.detection import install_last_gasp_handler
-from sma3_meter.dsp import PhasorSample
 from sma3_meter.location import LocationError
-from sma3_meter.location.pipeline import RecordLocation
-from sma3_meter.nodes.convert import time_from_datetime
+from sma3_meter.nodes.convert import fault_location_msg, phasor_sample_from_msg, time_from_datetime
 from sma3_meter.record_wait import RecordWait
 
 __all__ = ["MeterAgentNode", "fault_location_msg", "main", "phasor_sample_from_msg"]
 
-_UNRELIABLE = PhasorFrame.QUALITY_TRANSIENT | PhasorFrame.QUALITY_SATURATED | PhasorFrame.QUALITY_GAP
-_BASE_MVA = 100.0
 #: ROS parameter of each start-up option of :func:`sma3_meter.agent.cli.build_agent_settings`.
 _PARAMETER_OF = {
     "id": "device_id",
@@ -81,63 +74,6 @@ _PARAMETER_OF = {
     "retry": "retry_s",
     "peers_refresh": "peers_refresh_s",
 }
-
-
-def phasor_sample_from_msg(msg: PhasorFrame) -> PhasorSample:
-    """The agent's :class:`~sma3_meter.dsp.PhasorSample` of a ``PhasorFrame`` (RMS V and A, rad).
-
-    Windows flagged transient, saturated or with a gap are marked ``transient`` (the algorithms
-    skip them where a steady value matters); a frame with unlocked frequency is not ``locked``.
-    """
-    v = np.asarray(msg.v_mag, dtype=float) * np.exp(1j * np.asarray(msg.v_ang, dtype=float))
-    i = np.asarray(msg.i_mag, dtype=float) * np.exp(1j * np.asarray(msg.i_ang, dtype=float))
-    return PhasorSample(
-        sample_index=int(msg.sample_index),
-        frequency_hz=float(msg.frequency_hz),
-        rocof_hz_s=float(msg.rocof_hz_per_s),
-        phasors=np.concatenate([v, i]),
-        locked=not msg.quality & PhasorFrame.QUALITY_FREQUENCY_UNLOCKED,
-        transient=bool(msg.quality & _UNRELIABLE),
-    )
-
-
-def fault_location_msg(
-    located: RecordLocation,
-    net: Network,
-    event_id: str,
-    inception: datetime,
-    evidence: Sequence[str],
-    stamp: datetime,
-) -> FaultLocation:
-    """``FaultLocation`` of a located record (residuals in per unit of the 100 MVA impedance base)."""
-    msg = FaultLocation()
-    msg.header.stamp = time_from_datetime(stamp)
-    msg.header.frame_id = located.meter_id
-    msg.event_id = event_id
-    msg.meter_id = located.meter_id
-    msg.fault_type = located.fault_type
-    msg.inception_s = float(located.inception_s)
-    msg.inception_time = time_from_datetime(inception)
-    z_base = (net.info.nominal_kv * 1e3) ** 2 / (_BASE_MVA * 1e6)
-    for c in located.result.candidates:
-        msg.candidates.append(
-            FaultCandidate(
-                line_id=c.line_id,
-                upstream_bus=c.upstream_bus,
-                downstream_bus=c.downstream_bus,
-                upstream_substation=c.upstream_substation,
-                downstream_substation=c.downstream_substation,
-                distance_from_upstream_km=float(c.distance_from_upstream_km),
-                distance_from_meter_km=float(c.distance_from_meter_km),
-                fault_resistance_ohm=float(c.fault_resistance_ohm),
-                fault_reactance_ohm=0.0,
-                score=float(c.score),
-                residual=float(c.residual_ohm / z_base),
-            )
-        )
-    msg.evidence_meters = sorted(set(evidence))
-    msg.computation_time_s = float(located.computation_time_s)
-    return msg
 
 
 class MeterAgentNode(Node):

@@ -6,27 +6,42 @@ Times: ROS ``builtin_interfaces/Time`` <-> aware UTC ``datetime`` (nanoseconds k
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from builtin_interfaces.msg import Time
 
-from sma3_interfaces.msg import FaultEvent, OutageAlarm, PhasorFrame, WaveformFrame
+from sma3_grid.model import Network
+from sma3_interfaces.msg import (
+    FaultCandidate,
+    FaultEvent,
+    FaultLocation,
+    OutageAlarm,
+    PhasorFrame,
+    WaveformFrame,
+)
 from sma3_meter.daq.base import Frame, SampleBlock
 from sma3_meter.detection import FaultDetected, OutageChange
 from sma3_meter.dsp.estimator import CHANNELS, PhasorSample
+from sma3_meter.location.pipeline import RecordLocation
 
 __all__ = [
     "block_from_msg",
     "datetime_from_time",
     "fault_event_msg",
+    "fault_location_msg",
     "outage_alarm_msg",
     "phasor_frame_msg",
+    "phasor_sample_from_msg",
     "time_from_datetime",
     "waveform_frame_msg",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UNRELIABLE = PhasorFrame.QUALITY_TRANSIENT | PhasorFrame.QUALITY_SATURATED | PhasorFrame.QUALITY_GAP
+#: Impedance base of the residuals in FaultLocation (per unit of this power at the nominal voltage).
+_BASE_MVA = 100.0
 
 
 def time_from_datetime(when: datetime) -> Time:
@@ -144,4 +159,61 @@ def outage_alarm_msg(change: OutageChange, meter_id: str, bus_id: str, stamp: da
     msg.kind = int(change.kind)
     msg.phases = [bool(x) for x in change.phases]
     msg.v_mag = [0.0 if x != x else float(x) for x in change.v_mag]  # NaN (never measured) -> 0
+    return msg
+
+
+def phasor_sample_from_msg(msg: PhasorFrame) -> PhasorSample:
+    """The agent's :class:`~sma3_meter.dsp.PhasorSample` of a ``PhasorFrame`` (RMS V and A, rad).
+
+    Windows flagged transient, saturated or with a gap are marked ``transient`` (the algorithms
+    skip them where a steady value matters); a frame with unlocked frequency is not ``locked``.
+    """
+    v = np.asarray(msg.v_mag, dtype=float) * np.exp(1j * np.asarray(msg.v_ang, dtype=float))
+    i = np.asarray(msg.i_mag, dtype=float) * np.exp(1j * np.asarray(msg.i_ang, dtype=float))
+    return PhasorSample(
+        sample_index=int(msg.sample_index),
+        frequency_hz=float(msg.frequency_hz),
+        rocof_hz_s=float(msg.rocof_hz_per_s),
+        phasors=np.concatenate([v, i]),
+        locked=not msg.quality & PhasorFrame.QUALITY_FREQUENCY_UNLOCKED,
+        transient=bool(msg.quality & _UNRELIABLE),
+    )
+
+
+def fault_location_msg(
+    located: RecordLocation,
+    net: Network,
+    event_id: str,
+    inception: datetime,
+    evidence: Sequence[str],
+    stamp: datetime,
+) -> FaultLocation:
+    """``FaultLocation`` of a located record (residuals in per unit of the 100 MVA impedance base)."""
+    msg = FaultLocation()
+    msg.header.stamp = time_from_datetime(stamp)
+    msg.header.frame_id = located.meter_id
+    msg.event_id = event_id
+    msg.meter_id = located.meter_id
+    msg.fault_type = located.fault_type
+    msg.inception_s = float(located.inception_s)
+    msg.inception_time = time_from_datetime(inception)
+    z_base = (net.info.nominal_kv * 1e3) ** 2 / (_BASE_MVA * 1e6)
+    for c in located.result.candidates:
+        msg.candidates.append(
+            FaultCandidate(
+                line_id=c.line_id,
+                upstream_bus=c.upstream_bus,
+                downstream_bus=c.downstream_bus,
+                upstream_substation=c.upstream_substation,
+                downstream_substation=c.downstream_substation,
+                distance_from_upstream_km=float(c.distance_from_upstream_km),
+                distance_from_meter_km=float(c.distance_from_meter_km),
+                fault_resistance_ohm=float(c.fault_resistance_ohm),
+                fault_reactance_ohm=0.0,
+                score=float(c.score),
+                residual=float(c.residual_ohm / z_base),
+            )
+        )
+    msg.evidence_meters = sorted(set(evidence))
+    msg.computation_time_s = float(located.computation_time_s)
     return msg

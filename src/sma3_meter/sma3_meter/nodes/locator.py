@@ -32,10 +32,9 @@ The algorithm (:func:`sma3_meter.location.pipeline.locate_record`) is the one of
 from __future__ import annotations
 
 import sys
-import time
 from collections import deque
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +43,17 @@ from rclpy.node import Node
 
 from sma3_grid.comtrade import ComtradeError, read_comtrade
 from sma3_grid.io import load_network
-from sma3_interfaces.msg import FaultCandidate, FaultEvent, FaultLocation, OutageAlarm, PhasorFrame
+from sma3_interfaces.msg import FaultEvent, FaultLocation, OutageAlarm, PhasorFrame
 from sma3_interfaces.srv import LocateFault
 from sma3_meter.location import LocationError, OutageEvidence, SagEvidence, evidence_meters
-from sma3_meter.location.pipeline import RecordLocation, locate_record, with_evidence
-from sma3_meter.nodes.convert import datetime_from_time, time_from_datetime
+from sma3_meter.location.pipeline import locate_record, with_evidence
+from sma3_meter.nodes.convert import datetime_from_time, fault_location_msg
+from sma3_meter.record_wait import RecordWait
 
 __all__ = ["LocatorNode", "main"]
 
 _BAD_QUALITY = PhasorFrame.QUALITY_SATURATED | PhasorFrame.QUALITY_GAP | PhasorFrame.QUALITY_TRANSIENT
 _OUTAGE_KINDS = (OutageAlarm.LAST_GASP, OutageAlarm.LOSS_OF_VOLTAGE)
-_BASE_MVA = 100.0
 
 
 class LocatorNode(Node):
@@ -87,9 +86,9 @@ class LocatorNode(Node):
         self.sag_window_s = float(self.get_parameter("sag_window_s").value)
         self.outage_window_s = float(self.get_parameter("outage_window_s").value)
         self.record_wait_s = float(self.get_parameter("record_wait_s").value)
-        # Events whose record is not on disk yet (detector publishing at detection): path -> deadline.
-        self._pending: dict[str, tuple[FaultEvent, float]] = {}
-        self.create_timer(0.05, self._check_pending)
+        # Events whose record is not on disk yet (the detector publishes at detection).
+        self._records: RecordWait[FaultEvent] = RecordWait(self.record_wait_s)
+        self.create_timer(0.05, self._check_records)
         self._frames: dict[str, deque[PhasorFrame]] = {}
         self._outages: dict[str, deque[OutageAlarm]] = {}
         self.publisher = self.create_publisher(
@@ -123,19 +122,17 @@ class LocatorNode(Node):
         if Path(msg.record_path).exists():
             self._locate_event(msg)
         else:
-            # The detector announces the record before its post-fault window is complete.
-            self._pending[msg.record_path] = (msg, time.monotonic() + self.record_wait_s)
+            self._records.add(msg.record_path, msg)
 
-    def _check_pending(self) -> None:
-        now = time.monotonic()
-        for path, (msg, deadline) in list(self._pending.items()):
-            if Path(path).exists():
-                del self._pending[path]
-                self._locate_event(msg)
-            elif now > deadline:
-                del self._pending[path]
-                wait = self.record_wait_s
-                self.get_logger().error(f"fault event {msg.event_id!r}: no record {path} after {wait} s")
+    def _check_records(self) -> None:
+        ready, expired = self._records.collect()
+        for waited in expired:
+            wait = self._records.timeout_s
+            self.get_logger().error(
+                f"fault event {waited.item.event_id!r}: no record {waited.path} after {wait} s"
+            )
+        for waited in ready:
+            self._locate_event(waited.item)
 
     def _locate_event(self, msg: FaultEvent) -> None:
         meter_id = msg.meter_id or self.meter_id
@@ -212,39 +209,10 @@ class LocatorNode(Node):
         evidence = self._evidence(meter_id, inception, 1.0 / self.net.info.frequency_hz)
         if evidence:
             located = with_evidence(self.net, located, evidence)
-        return self._message(located, event_id, inception, [e.meter_id for e in evidence])
-
-    def _message(
-        self, located: RecordLocation, event_id: str, inception: datetime, evidence: Sequence[str]
-    ) -> FaultLocation:
-        msg = FaultLocation()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = located.meter_id
-        msg.event_id = event_id
-        msg.meter_id = located.meter_id
-        msg.fault_type = located.fault_type
-        msg.inception_s = float(located.inception_s)
-        msg.inception_time = time_from_datetime(inception)
-        z_base = (self.net.info.nominal_kv * 1e3) ** 2 / (_BASE_MVA * 1e6)
-        for c in located.result.candidates:
-            msg.candidates.append(
-                FaultCandidate(
-                    line_id=c.line_id,
-                    upstream_bus=c.upstream_bus,
-                    downstream_bus=c.downstream_bus,
-                    upstream_substation=c.upstream_substation,
-                    downstream_substation=c.downstream_substation,
-                    distance_from_upstream_km=float(c.distance_from_upstream_km),
-                    distance_from_meter_km=float(c.distance_from_meter_km),
-                    fault_resistance_ohm=float(c.fault_resistance_ohm),
-                    fault_reactance_ohm=0.0,
-                    score=float(c.score),
-                    residual=float(c.residual_ohm / z_base),
-                )
-            )
-        msg.evidence_meters = sorted(set(evidence))
-        msg.computation_time_s = float(located.computation_time_s)
-        return msg
+        stamp = datetime.now(timezone.utc)
+        return fault_location_msg(
+            located, self.net, event_id, inception, [e.meter_id for e in evidence], stamp
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
