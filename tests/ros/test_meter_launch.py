@@ -29,7 +29,7 @@ from rcl_interfaces.srv import ListParameters  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 from sma3_interfaces.msg import FaultLocation  # noqa: E402
-from sma3_meter.launch_spec import ARGS, NODES, PACKAGE, resolve  # noqa: E402
+from sma3_meter.launch_spec import ARGS, NODES, PACKAGE, resolve, started  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -72,6 +72,9 @@ def test_resolve_types_and_unknown_arguments() -> None:
     assert acquisition["sources"] == ["/tmp/r.cfg"]
     locator = resolve(NODES[2], {"locator": "false"})
     assert locator["enabled"] is False
+    agent = next(spec for spec in NODES if spec.executable == "meter_agent")
+    assert not started(agent)  # no catalog, no agent
+    assert started(agent, {"catalog_url": "http://127.0.0.1:8080"})
     with pytest.raises(KeyError, match="no argument 'nope'"):
         resolve(NODES[0], {"nope": "1"})
 
@@ -84,6 +87,8 @@ def meter_processes(tmp_path: Path) -> Iterator[dict[str, Any]]:
     procs: list[subprocess.Popen[bytes]] = []
     params: dict[str, dict[str, Any]] = {}
     for spec in NODES:
+        if not started(spec, overrides):
+            continue
         values = resolve(spec, overrides)
         params[spec.name] = values
         pfile = tmp_path / f"{spec.name}.yaml"

@@ -3,16 +3,18 @@
     ros2 launch sma3_meter meter.launch.py                       # simulated feeder head M02 on turin22
     ros2 launch sma3_meter meter.launch.py backend:=replay record:=/path/rec.cfg
     ros2 launch sma3_meter meter.launch.py backend:=uldaq meter_id:=M07 locator:=false
+    ros2 launch sma3_meter meter.launch.py locator:=false catalog_url:=http://catalog:8080 token_file:=t
 
 Every node runs in the namespace of the meter id. The arguments, nodes and parameters are listed in
 ``sma3_meter.launch_spec`` (``ros2 launch ... --show-args`` prints them too).
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
-from launch import LaunchDescription
 from sma3_meter.launch_spec import ARGS, NODES, PACKAGE, Arg
 
 
@@ -22,6 +24,13 @@ def _value(value):
         substitution = LaunchConfiguration(value.name)
         return [[substitution]] if value.as_list else substitution
     return value
+
+
+def _condition(when):
+    """Start the node only when the launch argument ``when`` is not empty (None: always)."""
+    if when is None:
+        return None
+    return IfCondition(PythonExpression(["'", LaunchConfiguration(when), "' != ''"]))
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -38,6 +47,7 @@ def generate_launch_description() -> LaunchDescription:
                 parameters=[{key: _value(value) for key, value in spec.parameters.items()}],
                 output="screen",
                 emulate_tty=True,
+                condition=_condition(spec.when),
             )
         )
     return LaunchDescription(actions)

@@ -38,11 +38,15 @@ class LaunchArg:
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """A node of the meter: executable of ``sma3_meter``, node name and parameters."""
+    """A node of the meter: executable of ``sma3_meter``, node name and parameters.
+
+    ``when`` names a launch argument: the node starts only when that argument is not empty.
+    """
 
     executable: str
     name: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    when: str | None = None
 
 
 ARGS: tuple[LaunchArg, ...] = (
@@ -59,7 +63,14 @@ ARGS: tuple[LaunchArg, ...] = (
     LaunchArg("sim_position", "0.5", "sim: fault position along the line, fraction from its upstream end."),
     LaunchArg("sim_fault_at_s", "3.0", "sim: time of the fault after start [s] (negative: never)."),
     LaunchArg("record_dir", "records", "Folder of the COMTRADE records of detected faults."),
-    LaunchArg("locator", "true", "Run the impedance-based fault locator (feeder-head meters)."),
+    LaunchArg(
+        "locator",
+        "true",
+        "Run the locator node on its own (without a catalog; with one, the configuration decides).",
+    ),
+    LaunchArg("catalog_url", "", "Device Catalog URL; when set, the meter agent configures the meter."),
+    LaunchArg("token_file", "", "File holding the meter's bearer token for the catalog."),
+    LaunchArg("cache_dir", "cache", "Folder where the agent caches its last good configuration."),
 )
 
 
@@ -100,12 +111,28 @@ NODES: tuple[NodeSpec, ...] = (
             "meter_id": Arg("meter_id"),
         },
     ),
+    NodeSpec(
+        "meter_agent",
+        "agent",
+        {
+            "device_id": Arg("meter_id"),
+            "catalog_url": Arg("catalog_url"),
+            "token_file": Arg("token_file"),
+            "cache_dir": Arg("cache_dir"),
+        },
+        when="catalog_url",
+    ),
 )
 
 
 def defaults() -> dict[str, str]:
     """Default value of every launch argument."""
     return {a.name: a.default for a in ARGS}
+
+
+def started(node: NodeSpec, overrides: dict[str, str] | None = None) -> bool:
+    """Whether ``node`` is started for these launch-argument values."""
+    return node.when is None or bool({**defaults(), **(overrides or {})}[node.when])
 
 
 def _typed(text: str) -> Any:
