@@ -176,40 +176,50 @@ class SignalChain:
         A block that does not continue the previous one (gap) restarts the estimator and the
         detector and abandons a pending classification.
         """
-        if len(self.estimator.buffer) and first_index != self.estimator.buffer.end_index:
+        buffer = self.estimator.buffer
+        if len(buffer) and first_index != buffer.end_index:
             self.detector.reset()
             if self.state in ("PENDING", "CLEARING"):
                 self.state = "NORMAL" if self.state == "PENDING" else "FAULTED"
         reports = self.estimator.push(block, first_index)
         events: list[Event] = []
         for rep in reports:
-            mags = np.abs(rep.phasors)
-            # The thresholds follow the load slowly: the reference peak is refreshed every
-            # REFERENCE_EVERY reports (and at once after a state change).
-            self._since_reference += 1
-            refresh = self._since_reference >= REFERENCE_EVERY
-            if self.state == "NORMAL" and not rep.transient:
-                self._recent.append(rep)
-                if refresh:
-                    self.detector.reference_peak = _SQRT2 * mags
-                    self._since_reference = 0
-            elif (
-                self.state == "FAULTED"
-                and self._fault is not None
-                and rep.sample_index >= self._fault.inception_index + self._blanking + self.n
-                and refresh
-            ):
-                self.detector.reference_peak = _SQRT2 * mags
-                self._since_reference = 0
-            change = self.outage.update(rep.sample_index, mags[:3].tolist())
-            if change is not None:
-                events.append(change)
+            self._follow(rep, events)
         self._detect(events)
+        if not reports:  # frames shorter than a cycle: most carry no report
+            return ChainOutput(reports, events)
         self._check_open(reports, events)
-        marked = [self._mark(rep) for rep in reports]
+        marked = [self._mark(rep) for rep in reports] if self._transients else reports
         return ChainOutput(marked, events)
 
+    def _follow(self, rep: PhasorSample, events: list[Event]) -> None:
+        """Per cycle report: reference peaks of the detector, outage monitor."""
+        mags = np.abs(rep.phasors)
+        # The thresholds follow the load slowly: the reference peak is refreshed every
+        # REFERENCE_EVERY reports (and at once after a state change).
+        self._since_reference += 1
+        refresh = self._since_reference >= REFERENCE_EVERY
+        if self.state == "NORMAL" and not rep.transient:
+            self._recent.append(rep)
+            if refresh:
+                self.detector.reference_peak = _SQRT2 * mags
+                self._since_reference = 0
+        elif (
+            self.state == "FAULTED"
+            and self._fault is not None
+            and rep.sample_index >= self._fault.inception_index + self._blanking + self.n
+            and refresh
+        ):
+            self.detector.reference_peak = _SQRT2 * mags
+            self._since_reference = 0
+        va, vb, vc = mags[:3].tolist()
+        change = self.outage.update(rep.sample_index, (va, vb, vc))
+        if change is not None:
+            events.append(change)
+
     def _mark(self, rep: PhasorSample) -> PhasorSample:
+        if max(self._transients) <= rep.sample_index - self.n:
+            return rep  # every change is older than the report's window
         for k in self._transients:
             if rep.sample_index - self.n < k <= rep.sample_index:
                 return dataclasses.replace(rep, transient=True)

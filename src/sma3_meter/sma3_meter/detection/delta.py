@@ -26,6 +26,8 @@ from sma3_meter.dsp.buffer import SampleBuffer
 
 __all__ = ["DeltaDetector", "DeltaSettings", "cycle_delta"]
 
+_QUIET = 1.0 - 1e-12  # largest |delta| / threshold of a block that is quiet without the exact test
+
 
 def history_needed(period_samples: float) -> int:
     """Samples before the first delta sample that :func:`cycle_delta` reads."""
@@ -58,9 +60,10 @@ def cycle_delta(buffer: SampleBuffer, start: int, end: int, period_samples: floa
     lead = whole + 1
     data = buffer.window(start - lead, end)
     m = end - start
-    delta = data[:, lead:] - (1.0 - frac) * data[:, 1 : 1 + m]
+    # (np.multiply with a Python float is cheaper than the operator on small arrays)
+    delta = data[:, lead:] - np.multiply(data[:, 1 : 1 + m], 1.0 - frac)
     if frac:
-        delta -= frac * data[:, :m]
+        delta -= np.multiply(data[:, :m], frac)
     return delta
 
 
@@ -120,6 +123,10 @@ class DeltaDetector:
         self._thresholds: np.ndarray | None = None
         self._reference_peak = np.zeros(n_channels)
         self._learned = 0  # delta samples seen since the last reset
+        # 1 / threshold repeated over the samples of a block, (n_channels, M) Fortran-ordered like the
+        # deltas of the buffer's windows: the quiet test is then three whole-block operations.
+        self._inverse_tile: np.ndarray | None = None
+        self._tile_valid = False
 
     @property
     def reference_peak(self) -> np.ndarray:
@@ -145,11 +152,34 @@ class DeltaDetector:
 
     def thresholds(self) -> np.ndarray:
         """Current per-channel thresholds (V, A)."""
+        return self._column_thresholds()[:, 0]
+
+    def _column_thresholds(self) -> np.ndarray:
+        """Thresholds as a (n_channels, 1) column (recomputed after a noise or reference change)."""
         if self._thresholds is None:
             noise = self.settings.noise_factor * np.sqrt(self._noise_ms)
             floor = np.maximum(self._minimum, self._relative * self._reference_peak)
             self._thresholds = np.maximum(floor, noise)[:, None]
-        return self._thresholds[:, 0]
+            self._tile_valid = False
+        return self._thresholds
+
+    def _quiet(self, delta: np.ndarray) -> bool:
+        """True when no delta sample exceeds its channel's threshold, by a margin far above rounding.
+
+        ``max |delta| / threshold < 1 - 1e-12`` over the block (one pass over contiguous memory with a
+        repeated inverse threshold); a block that is not clearly quiet gets the exact test.
+        """
+        m = delta.shape[1]
+        tile = self._inverse_tile
+        if self._thresholds is None or not self._tile_valid or tile is None or tile.shape[1] < m:
+            column = self._column_thresholds()
+            if tile is None or tile.shape[1] < m:
+                tile = self._inverse_tile = np.empty((column.shape[0], m), dtype=np.float64, order="F")
+            tile[...] = 1.0 / column
+            self._tile_valid = True
+        scaled = np.abs(delta)
+        scaled *= tile[:, :m]
+        return bool(scaled.max() < _QUIET)
 
     def skip_to(self, index: int) -> None:
         """Do not examine samples before ``index`` (blanking after an event)."""
@@ -162,19 +192,24 @@ class DeltaDetector:
         After a detection the scan resumes after the confirmation; callers blank with :meth:`skip_to`.
         """
         end = buffer.end_index
-        earliest = buffer.start_index + history_needed(period_samples)
-        start = earliest if self._next is None else max(self._next, earliest)
+        earliest = buffer.start_index + math.floor(period_samples) + 1  # + history_needed(period)
+        nxt = self._next
+        start = earliest if nxt is None or nxt < earliest else nxt
         if start >= end:
             return None
         delta = cycle_delta(buffer, start, end, period_samples)
-        if not self.armed:
+        if self._learned < self._arming:  # not armed yet: learn the noise
             self._update_noise(delta, force=True)
             self._learned += delta.shape[1]
             self._next = end
             return None
+        if self._quiet(delta):  # the common case: nothing happening
+            self._update_noise(delta)
+            self._next = end
+            return None
         th = self.thresholds()
-        exceed = np.abs(delta) > self._thresholds
-        if not exceed.any():  # the common case: nothing happening
+        exceed = np.abs(delta) > self._column_thresholds()
+        if not exceed.any():
             self._update_noise(delta)
             self._next = end
             return None

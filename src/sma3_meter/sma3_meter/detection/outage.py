@@ -99,6 +99,9 @@ class OutageMonitor:
         self._last_v = (v[0], v[1], v[2])
         self._last_index = sample_index
         low_level = s.outage_fraction * s.nominal_voltage_v
+        if v[0] >= low_level and v[1] >= low_level and v[2] >= low_level and not any(self.dead):
+            self._low = [0, 0, 0]  # the common case: every phase alive
+            return None
         newly_dead = False
         for k in range(3):
             self._low[k] = self._low[k] + 1 if v[k] < low_level else 0

@@ -16,7 +16,9 @@ class SampleBuffer:
 
     Samples are addressed by absolute index (the meter's sample counter). Windows are returned as
     views of one contiguous array (no copy): the storage is twice the capacity and is compacted
-    when full, so appending costs O(1) amortized per sample.
+    when full, so appending costs O(1) amortized per sample. The storage is time-major (one row of
+    ``n_channels`` values per sample), so a window ``(n_channels, M)`` is the transpose of a
+    contiguous block: numpy operations and matrix products on it run at contiguous-array speed.
 
     Parameters
     ----------
@@ -31,7 +33,7 @@ class SampleBuffer:
             raise ValueError(f"n_channels ({n_channels}) and capacity ({capacity}) must be positive")
         self.n_channels = n_channels
         self.capacity = capacity
-        self._data = np.zeros((n_channels, 2 * capacity), dtype=np.float64)
+        self._data = np.zeros((2 * capacity, n_channels), dtype=np.float64)
         self._fill = 0  # valid samples stored in _data[:, :_fill]
         self._end_index = 0  # absolute index one past the last stored sample
 
@@ -68,19 +70,18 @@ class SampleBuffer:
             raise ValueError(f"block must have shape ({self.n_channels}, M), got {block.shape}")
         if self._fill and first_index != self._end_index:
             raise SampleGapError(f"block starts at sample {first_index}, expected {self._end_index}")
-        if not self._fill:
-            self._end_index = first_index
         m = block.shape[1]
+        fill = self._fill
         if m >= self.capacity:
-            self._data[:, : self.capacity] = block[:, -self.capacity :]
+            self._data[: self.capacity] = block[:, -self.capacity :].T
             self._fill = self.capacity
         else:
-            if self._fill + m > self._data.shape[1]:
+            if fill + m > self._data.shape[0]:
                 keep = self.capacity - m
-                self._data[:, :keep] = self._data[:, self._fill - keep : self._fill]
-                self._fill = keep
-            self._data[:, self._fill : self._fill + m] = block
-            self._fill += m
+                self._data[:keep] = self._data[fill - keep : fill]
+                fill = keep
+            self._data[fill : fill + m] = block.T
+            self._fill = fill + m
         self._end_index = first_index + m
 
     def has(self, start_index: int, end_index: int) -> bool:
@@ -88,7 +89,8 @@ class SampleBuffer:
         return self.start_index <= start_index and end_index <= self._end_index and start_index < end_index
 
     def window(self, start_index: int, end_index: int) -> np.ndarray:
-        """View (n_channels, end - start) of samples ``start_index .. end_index - 1``.
+        """View (n_channels, end - start) of samples ``start_index .. end_index - 1`` (Fortran-ordered:
+        the transpose of a contiguous block of the time-major storage).
 
         Raises
         ------
@@ -101,4 +103,4 @@ class SampleBuffer:
                 f"(holds {self.start_index}..{self._end_index - 1})"
             )
         offset = self._fill - (self._end_index - start_index)
-        return self._data[:, offset : offset + (end_index - start_index)]
+        return self._data[offset : offset + (end_index - start_index)].T

@@ -14,7 +14,7 @@ import numpy as np
 
 from sma3_meter.dsp.buffer import SampleBuffer
 from sma3_meter.dsp.frequency import FrequencyTracker
-from sma3_meter.dsp.phasor import dft_phasors, samples_per_cycle, synchro_rotation
+from sma3_meter.dsp.phasor import dft_kernel, dft_phasors, samples_per_cycle, synchro_rotation
 from sma3_meter.dsp.sequence import per_phase_power, positive_sequence, sequence_components
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 CHANNELS: tuple[str, ...] = ("VA", "VB", "VC", "IA", "IB", "IC")
+_N_CHANNELS = len(CHANNELS)
+_MAX_KERNELS = 256  # distinct demodulation frequencies cached per estimator
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,9 @@ class PhasorEstimator:
         self.buffer = SampleBuffer(len(CHANNELS), history_cycles * self.samples_per_cycle)
         self.tracker = tracker or FrequencyTracker(sample_rate_hz, nominal_hz)
         self._retune_hz = 0.02
+        # Corrected DFT kernels (N, 2) by demodulation frequency (Hz, on the 0.1 mHz grid), see
+        # _phasors: the tracked frequency wanders over a few grid values in steady state.
+        self._kernels: dict[float, np.ndarray] = {}
 
     @property
     def frequency_hz(self) -> float:
@@ -207,15 +212,18 @@ class PhasorEstimator:
         A block that does not continue the previous one restarts the estimator (gap).
         """
         block = np.asarray(block, dtype=np.float64)
-        if block.ndim != 2 or block.shape[0] != len(CHANNELS):
-            raise ValueError(f"block must have shape ({len(CHANNELS)}, M), got {block.shape}")
-        if len(self.buffer) and first_index != self.buffer.end_index:
+        if block.ndim != 2 or block.shape[0] != _N_CHANNELS:
+            raise ValueError(f"block must have shape ({_N_CHANNELS}, M), got {block.shape}")
+        buffer = self.buffer
+        if len(buffer) and first_index != buffer.end_index:
             self.reset(first_index)
-        self.buffer.append(block, first_index)
+        buffer.append(block, first_index)
         n0 = self.samples_per_cycle
-        reports: list[PhasorSample] = []
         end = first_index + block.shape[1]
         k = first_index + (-(first_index + 1)) % n0
+        if k >= end:  # no cycle boundary in this block (frames shorter than a cycle)
+            return []
+        reports: list[PhasorSample] = []
         while k < end:
             sample = self._report(k)
             if sample is not None:
@@ -224,33 +232,46 @@ class PhasorEstimator:
         return reports
 
     def _report(self, index: int) -> PhasorSample | None:
-        f_used = self.tracker.frequency_hz
+        tracker = self.tracker
+        f_used = tracker.frequency_hz
         phasors = self._phasors(index, f_used)
         if phasors is None:
             return None
         # Track with the positive sequence referred to the window centre (no phase error from a
-        # demodulation-frequency error there), see FrequencyTracker.update.
-        half = (round(self.sample_rate_hz / round(f_used, 4)) - 1) / 2.0
-        to_centre = cmath.exp(-2j * math.pi * (f_used - self.nominal_hz) * half / self.sample_rate_hz)
-        v1_centre = positive_sequence(*phasors[:3].tolist()) * to_centre
-        f_new = self.tracker.update(index - half, v1_centre)
+        # demodulation-frequency error there), see FrequencyTracker.update. The window has
+        # round(fs / f) samples at the frequency used (on the grid of _phasors).
+        fs = self.sample_rate_hz
+        half = (round(fs / round(f_used, 4)) - 1) / 2.0
+        to_centre = cmath.exp(-2j * math.pi * (f_used - self.nominal_hz) * half / fs)
+        va, vb, vc = phasors[:3].tolist()
+        v1_centre = positive_sequence(va, vb, vc) * to_centre
+        f_new = tracker.update(index - half, v1_centre)
         if abs(f_new - f_used) > self._retune_hz:
             retuned = self._phasors(index, f_new)
             if retuned is not None:
                 phasors = retuned
-        return PhasorSample(index, f_new, self.tracker.rocof_hz_s, phasors, self.tracker.locked)
+        return PhasorSample(index, f_new, tracker.rocof_hz_s, phasors, tracker.locked)
 
     def _phasors(self, index: int, frequency_hz: float) -> np.ndarray | None:
         # The tracked frequency is used on a 0.1 mHz grid so that the DFT kernels are reused
-        # (dft_phasors caches them) instead of recomputed every cycle; the demodulation-frequency
-        # error (< 0.05 mHz) shifts the angle by less than pi * 0.05e-3 / f0 rad (3e-6 rad).
+        # (cached here, computed by the same function as dft_phasors) instead of recomputed every
+        # cycle; the demodulation-frequency error (< 0.05 mHz) shifts the angle by less than
+        # pi * 0.05e-3 / f0 rad (3e-6 rad). The DFT of the six channels is one (6, N) x (N, 2)
+        # matrix product on the buffer's storage (no copy).
         frequency_hz = round(frequency_hz, 4)
-        n = round(self.sample_rate_hz / frequency_hz)
-        if not self.buffer.has(index - n + 1, index + 1):
+        fs = self.sample_rate_hz
+        n = round(fs / frequency_hz)
+        buffer = self.buffer
+        if index - n + 1 < buffer.start_index or index >= buffer.end_index:
             return None
-        window = self.buffer.window(index - n + 1, index + 1)
-        rotation = synchro_rotation(index, self.sample_rate_hz, self.nominal_hz)
-        return dft_phasors(window, self.sample_rate_hz, frequency_hz) * rotation
+        kernel = self._kernels.get(frequency_hz)
+        if kernel is None or kernel.shape[0] != n:
+            if len(self._kernels) >= _MAX_KERNELS:
+                self._kernels.clear()
+            kernel = dft_kernel(n, fs, frequency_hz)
+            self._kernels[frequency_hz] = kernel
+        re_im = buffer.window(index - n + 1, index + 1) @ kernel
+        return re_im.view(np.complex128)[:, 0] * synchro_rotation(index, fs, self.nominal_hz)
 
     def at(self, index: int, frequency_hz: float | None = None) -> PhasorSample:
         """Phasors for the one-cycle window ending at stored sample ``index`` (on demand).

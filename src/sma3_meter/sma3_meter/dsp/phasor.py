@@ -33,6 +33,7 @@ import numpy as np
 __all__ = [
     "MIN_SAMPLES_PER_CYCLE",
     "advance",
+    "dft_kernel",
     "dft_phasors",
     "samples_per_cycle",
     "synchro_rotation",
@@ -84,12 +85,37 @@ def _kernel(n: int, omega_t: float) -> tuple[np.ndarray, np.ndarray]:
     q = n + 0j if abs(z - 1.0) < 1e-15 else (1.0 - z**n) / (n * (1.0 - z))
     norm = 1.0 / (1.0 - abs(q) ** 2)
     m = norm * np.array([[1.0 - q.real, -q.imag], [-q.imag, 1.0 + q.real]])
-    return plain, np.ascontiguousarray(plain @ m)
+    corrected = np.ascontiguousarray(plain @ m)
+    plain.flags.writeable = False
+    corrected.flags.writeable = False
+    return plain, corrected
 
 
 def _quantize(omega_t: float) -> float:
     # Kernels are cached on a grid of 1e-13 rad/sample: far below any error budget.
     return round(omega_t, 13)
+
+
+def dft_kernel(n: int, sample_rate_hz: float, frequency_hz: float, corrected: bool = True) -> np.ndarray:
+    """Real kernel (N, 2) of :func:`dft_phasors`: ``window @ kernel`` is ``[Re, Im]`` of the phasors.
+
+    Parameters
+    ----------
+    n : int
+        Window length in samples.
+    sample_rate_hz, frequency_hz : float
+        Sampling rate and demodulation frequency in Hz.
+    corrected : bool
+        Include the off-nominal image correction (see the module notes).
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, 2)
+        Read-only cached array; ``(window @ kernel).view(complex)`` gives the phasors of a
+        C-contiguous (C, 2) product.
+    """
+    plain, corrected_kernel = _kernel(n, _quantize(2.0 * math.pi * frequency_hz / sample_rate_hz))
+    return corrected_kernel if corrected else plain
 
 
 def dft_phasors(
@@ -117,9 +143,8 @@ def dft_phasors(
         samples. Multiply by :func:`synchro_rotation` to get synchrophasors.
     """
     window = np.asarray(window, dtype=np.float64)
-    n = window.shape[-1]
-    plain, corrected_kernel = _kernel(n, _quantize(2.0 * math.pi * frequency_hz / sample_rate_hz))
-    re_im = np.ascontiguousarray(window @ (corrected_kernel if corrected else plain))
+    kernel = dft_kernel(window.shape[-1], sample_rate_hz, frequency_hz, corrected)
+    re_im = np.ascontiguousarray(window @ kernel)
     return re_im.view(np.complex128)[..., 0]
 
 
