@@ -5,11 +5,11 @@ The arguments and the command are described in :mod:`sma3_catalog.launch_spec`.
 
 from typing import Any
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from launch import LaunchDescription
 from sma3_catalog.launch_spec import ARGS, EXECUTABLE, PACKAGE, command_arguments
 
 
