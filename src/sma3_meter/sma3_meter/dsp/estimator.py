@@ -85,12 +85,16 @@ class PhasorSample:
     @property
     def p_w(self) -> np.ndarray:
         """Active power per phase (W)."""
-        return per_phase_power(self.v, self.i)[0]
+        if "p_w" not in self._cache:
+            self._cache["p_w"], self._cache["q_var"] = per_phase_power(self.v, self.i)
+        return self._cache["p_w"]
 
     @property
     def q_var(self) -> np.ndarray:
         """Reactive power per phase (var)."""
-        return per_phase_power(self.v, self.i)[1]
+        if "q_var" not in self._cache:
+            self._cache["p_w"], self._cache["q_var"] = per_phase_power(self.v, self.i)
+        return self._cache["q_var"]
 
 
 def phasors_at(

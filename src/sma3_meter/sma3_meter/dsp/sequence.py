@@ -26,8 +26,10 @@ def sequence_components(abc: np.ndarray) -> np.ndarray:
         ``[X0, X1, X2]`` with ``X1 = (Xa + a Xb + a^2 Xc) / 3``, ``a = exp(j 2 pi / 3)``.
     """
     abc = np.asarray(abc, dtype=np.complex128)
-    if abc.shape[0] != 3:
+    if abc.ndim == 0 or abc.shape[0] != 3:
         raise ValueError(f"sequence_components needs 3 phases on the first axis, got shape {abc.shape}")
+    if abc.ndim <= 2:
+        return _TO_SEQ @ abc  # (the same product as tensordot, without its reshaping overhead)
     return np.tensordot(_TO_SEQ, abc, axes=1)
 
 
@@ -43,8 +45,10 @@ def positive_sequence(a: complex, b: complex, c: complex) -> complex:
 def from_sequence(seq: np.ndarray) -> np.ndarray:
     """Phase phasors A, B, C from ``[X0, X1, X2]`` (inverse of :func:`sequence_components`)."""
     seq = np.asarray(seq, dtype=np.complex128)
-    if seq.shape[0] != 3:
+    if seq.ndim == 0 or seq.shape[0] != 3:
         raise ValueError(f"from_sequence needs 3 components on the first axis, got shape {seq.shape}")
+    if seq.ndim <= 2:
+        return _FROM_SEQ @ seq
     return np.tensordot(_FROM_SEQ, seq, axes=1)
 
 

@@ -189,10 +189,11 @@ class DetectorNode(Node):
         meter = self._meter(msg)
         log = self.get_logger()
         if isinstance(event, FaultDetected):
+            # Latency first: the FaultEvent is built and (publish_on=detection) published before the
+            # record is armed and the log line written.
             assert self.capture is not None
             inception = self._time_of(event.inception_index)
             eid = event_id(meter, inception)
-            self.capture.trigger(event.inception_index, name=eid)
             path = self.record_dir / f"{eid}.cfg"
             fault_msg = fault_event_msg(
                 event,
@@ -208,6 +209,7 @@ class DetectorNode(Node):
                 self._publish_fault(fault_msg)
             else:
                 self._waiting[str(path)] = fault_msg
+            self.capture.trigger(event.inception_index, name=eid)
             mags = np.abs(event.fault.i)
             log.info(
                 f"FAULT {event.fault_type} at {inception.isoformat()} (sample {event.inception_index}), "
