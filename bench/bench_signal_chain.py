@@ -96,6 +96,16 @@ def bench_core(fs: float, seconds: float, seed: int, repeats: int = 5) -> None:
         f"  = {best / n_frames / unit:.0f} small-array numpy operations per frame "
         f"(one takes {1e6 * unit:.2f} us here now); load average {load:.1f} on {os.cpu_count()} cores"
     )
+    # Quarter-cycle frames (the lowest-latency setting of the acquisition node): more frames, each
+    # scanned for changes, one phasor report per four frames.
+    quarter = frame // 4
+    n_small = x.shape[1] // quarter
+    small = [np.ascontiguousarray(x[:, k * quarter : (k + 1) * quarter]) for k in range(n_small)]
+    cpu_q = sorted(run_chain(small, fs, quarter)[0] for _ in range(3))
+    print(
+        f"  {quarter}-sample frames: best {1e6 * cpu_q[0] / len(small):.1f} us per frame, real-time factor "
+        f"best {duration / cpu_q[0]:.0f}x, median {duration / cpu_q[1]:.0f}x"
+    )
     for f in faults:
         print(
             f"  fault {f.fault_type} at sample {f.inception_index} (true {k0}, "

@@ -122,6 +122,7 @@ class DeltaDetector:
         self._since_noise = 0
         self._thresholds: np.ndarray | None = None
         self._reference_peak = np.zeros(n_channels)
+        self._floor: np.ndarray | None = None  # max(minimum, relative * reference peak), V and A
         self._learned = 0  # delta samples seen since the last reset
         # 1 / threshold repeated over the samples of a block, (n_channels, M) Fortran-ordered like the
         # deltas of the buffer's windows: the quiet test is then three whole-block operations.
@@ -137,6 +138,7 @@ class DeltaDetector:
     def reference_peak(self, value: np.ndarray) -> None:
         self._reference_peak = np.asarray(value, dtype=np.float64)
         self._thresholds = None
+        self._floor = None
 
     @property
     def armed(self) -> bool:
@@ -157,9 +159,10 @@ class DeltaDetector:
     def _column_thresholds(self) -> np.ndarray:
         """Thresholds as a (n_channels, 1) column (recomputed after a noise or reference change)."""
         if self._thresholds is None:
-            noise = self.settings.noise_factor * np.sqrt(self._noise_ms)
-            floor = np.maximum(self._minimum, self._relative * self._reference_peak)
-            self._thresholds = np.maximum(floor, noise)[:, None]
+            if self._floor is None:
+                self._floor = np.maximum(self._minimum, self._relative * self._reference_peak)
+            noise = np.multiply(np.sqrt(self._noise_ms), self.settings.noise_factor)
+            self._thresholds = np.maximum(self._floor, noise)[:, None]
             self._tile_valid = False
         return self._thresholds
 
@@ -175,7 +178,7 @@ class DeltaDetector:
             column = self._column_thresholds()
             if tile is None or tile.shape[1] < m:
                 tile = self._inverse_tile = np.empty((column.shape[0], m), dtype=np.float64, order="F")
-            tile[...] = 1.0 / column
+            np.divide(1.0, column, out=tile)
             self._tile_valid = True
         scaled = np.abs(delta)
         scaled *= tile[:, :m]
@@ -305,7 +308,7 @@ class DeltaDetector:
         self._since_noise += m
         if self._noise_ready and not force and self._since_noise < self._noise_every:
             return
-        ms = np.einsum("ij,ij->i", delta, delta) / m
+        ms = np.divide(np.einsum("ij,ij->i", delta, delta), m)
         self._thresholds = None
         if not self._noise_ready:
             self._noise_ms = ms
@@ -314,4 +317,5 @@ class DeltaDetector:
             return
         alpha = min(1.0, self._since_noise / (self.settings.noise_time_constant_s * self.sample_rate_hz))
         self._since_noise = 0
-        self._noise_ms = (1.0 - alpha) * self._noise_ms + alpha * ms
+        # (np.multiply with Python floats: cheaper than the operators on 6-element arrays)
+        self._noise_ms = np.multiply(self._noise_ms, 1.0 - alpha) + np.multiply(ms, alpha)
