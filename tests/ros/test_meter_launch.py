@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import ast
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sma3_rostest.runtime import require_ros
 
@@ -30,12 +27,12 @@ from rclpy.node import Node  # noqa: E402
 
 from sma3_interfaces.msg import FaultLocation  # noqa: E402
 from sma3_meter.launch_spec import ARGS, NODES, PACKAGE, resolve, started  # noqa: E402
+from sma3_rostest.processes import INSTALL_LIB, log_tails, start_meter_nodes, stop_processes  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 TOP = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = TOP / "src" / "sma3_meter" / "launch" / "meter.launch.py"
-INSTALL_LIB = TOP / "install" / PACKAGE / "lib" / PACKAGE
 
 
 def test_launch_file_is_built_from_the_spec() -> None:
@@ -81,44 +78,14 @@ def test_resolve_types_and_unknown_arguments() -> None:
 
 @pytest.fixture
 def meter_processes(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The launch spec's nodes as processes: simulated AG fault on turin22 section F at 1 s."""
-    overrides = {"sim_fault_at_s": "1.0", "record_dir": str(tmp_path / "records")}
-    namespace = "/" + resolve(NODES[0], overrides)["meter_id"]
-    procs: list[subprocess.Popen[bytes]] = []
-    params: dict[str, dict[str, Any]] = {}
-    for spec in NODES:
-        if not started(spec, overrides):
-            continue
-        values = resolve(spec, overrides)
-        params[spec.name] = values
-        pfile = tmp_path / f"{spec.name}.yaml"
-        pfile.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}))
-        cmd = [
-            sys.executable,
-            str(INSTALL_LIB / spec.executable),
-            "--ros-args",
-            "-r",
-            f"__node:={spec.name}",
-            "-r",
-            f"__ns:={namespace}",
-            "--params-file",
-            str(pfile),
-        ]
-        log = (tmp_path / f"{spec.name}.log").open("wb")
-        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
-    yield {"namespace": namespace, "params": params, "logs": tmp_path, "records": tmp_path / "records"}
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _logs(folder: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in folder.glob("*.log"))
+    """The launch spec's nodes as processes: AG fault on turin22 section F at 5 s (after discovery)."""
+    overrides = {"sim_fault_at_s": "5.0", "record_dir": str(tmp_path / "records")}
+    procs, params = start_meter_nodes(overrides, tmp_path)
+    namespace = "/" + str(resolve(NODES[0], overrides)["meter_id"])
+    try:
+        yield {"namespace": namespace, "params": params, "logs": tmp_path, "records": tmp_path / "records"}
+    finally:
+        stop_processes(procs)
 
 
 def test_meter_nodes_take_the_launch_parameters_and_locate_the_fault(
@@ -137,7 +104,7 @@ def test_meter_nodes_take_the_launch_parameters_and_locate_the_fault(
             deadline = time.monotonic() + 30
             while not client.service_is_ready():
                 assert time.monotonic() < deadline, (
-                    f"{name} did not come up\n{_logs(meter_processes['logs'])}"
+                    f"{name} did not come up\n{log_tails(meter_processes['logs'])}"
                 )
                 rclpy.spin_once(node, timeout_sec=0.1)
             future = client.call_async(ListParameters.Request())
@@ -146,7 +113,7 @@ def test_meter_nodes_take_the_launch_parameters_and_locate_the_fault(
             assert set(values) <= declared, f"{name} does not declare {set(values) - declared}"
         deadline = time.monotonic() + 60
         while not locations:
-            assert time.monotonic() < deadline, f"no FaultLocation\n{_logs(meter_processes['logs'])}"
+            assert time.monotonic() < deadline, f"no FaultLocation\n{log_tails(meter_processes['logs'])}"
             rclpy.spin_once(node, timeout_sec=0.1)
         location = locations[0]
         assert location.fault_type == "AG"

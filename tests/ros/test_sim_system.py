@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from sma3_rostest.runtime import require_ros
 from sma3_testing.ports import free_port, wait_for_port
@@ -29,12 +28,11 @@ import rclpy  # noqa: E402
 
 from sma3_grid.networks import PAPER_SECTIONS  # noqa: E402
 from sma3_interfaces.msg import DeviceStatus, FaultLocation  # noqa: E402
-from sma3_meter.launch_spec import NODES, PACKAGE, resolve, started  # noqa: E402
+from sma3_rostest.processes import log_tails, start_meter_nodes, start_process, stop_processes  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 TOP = Path(__file__).resolve().parents[2]
-INSTALL_LIB = TOP / "install" / PACKAGE / "lib" / PACKAGE
 
 
 def _system_spec() -> Any:
@@ -60,52 +58,21 @@ def deployment(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Every process of the deployment, on free loopback ports; stopped at the end."""
     ports = {"data": free_port(), "management": free_port(), "catalog": free_port()}
     procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, cmd: list[str]) -> None:
-        log = (tmp_path / f"{name}.log").open("wb")
-        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path))
-
     try:
         for process in SYSTEM.prepare(tmp_path / "state", ports):
-            start(process.name, process.cmd)
+            procs.append(start_process(process.name, process.cmd, tmp_path))
         for port in ports.values():
             wait_for_port(port, timeout_s=30)
-        overrides = {**SYSTEM.meter_arguments(tmp_path / "state", ports), "sim_fault_at_s": "2.0"}
+        overrides = {
+            **SYSTEM.meter_arguments(tmp_path / "state", ports),
+            "sim_fault_at_s": "8.0",
+        }  # after discovery
         overrides["locator"] = "false"  # with a catalog, the configuration decides
-        namespace = "/" + overrides["meter_id"]
-        for spec in NODES:
-            if not started(spec, overrides):
-                continue
-            pfile = tmp_path / f"{spec.name}.yaml"
-            pfile.write_text(yaml.safe_dump({"/**": {"ros__parameters": resolve(spec, overrides)}}))
-            start(
-                spec.name,
-                [
-                    sys.executable,
-                    str(INSTALL_LIB / spec.executable),
-                    "--ros-args",
-                    "-r",
-                    f"__node:={spec.name}",
-                    "-r",
-                    f"__ns:={namespace}",
-                    "--params-file",
-                    str(pfile),
-                ],
-            )
-        yield {"ports": ports, "namespace": namespace, "logs": tmp_path}
+        nodes, _params = start_meter_nodes(overrides, tmp_path)
+        procs += nodes
+        yield {"ports": ports, "namespace": "/" + overrides["meter_id"], "logs": tmp_path}
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _logs(folder: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in folder.glob("*.log"))
+        stop_processes(procs)
 
 
 def test_simulated_deployment_configures_the_meter_and_locates_the_fault(deployment: dict[str, Any]) -> None:
@@ -120,7 +87,7 @@ def test_simulated_deployment_configures_the_meter_and_locates_the_fault(deploym
         deadline = time.monotonic() + 90
         while not (locations and statuses):
             assert time.monotonic() < deadline, (
-                f"locations {len(locations)}, statuses {len(statuses)}\n{_logs(deployment['logs'])}"
+                f"locations {len(locations)}, statuses {len(statuses)}\n{log_tails(deployment['logs'])}"
             )
             rclpy.spin_once(node, timeout_sec=0.1)
     finally:
