@@ -535,9 +535,19 @@ class Registry:
                 latest[beat.device_id] = beat
         refreshed = changed = 0
         with self._write() as (conn, emitted):
-            rows = {
-                r.id: r for r in conn.execute(select(devices).where(devices.c.id.in_(list(latest)))).all()
-            }
+            # only the columns a heartbeat reads (not the pre-rendered ``doc``): less to copy while
+            # holding the GIL, which GET /devices is waiting for
+            wanted = (
+                devices.c.id,
+                devices.c.ttl,
+                devices.c.expires,
+                devices.c.alive,
+                devices.c.config_version,
+                devices.c.health,
+                devices.c.body,
+            )
+            found = conn.execute(select(*wanted).where(devices.c.id.in_(list(latest)))).all()
+            rows = {r.id: r for r in found}
             plain: list[dict[str, Any]] = []
             for device_id, beat in latest.items():
                 row = rows.get(device_id)
