@@ -48,7 +48,6 @@ from pathlib import Path
 
 import rclpy
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -57,9 +56,9 @@ from sma3_grid.comtrade import ComtradeError, read_comtrade
 from sma3_interfaces.msg import DeviceStatus, FaultEvent, FaultLocation, PhasorFrame
 from sma3_interfaces.srv import GetDeviceConfig
 from sma3_meter.agent.cli import OptionError, build_agent_settings, start_agent
-from sma3_meter.detection import install_last_gasp_handler
 from sma3_meter.location import LocationError
 from sma3_meter.nodes.convert import fault_location_msg, phasor_sample_from_msg, time_from_datetime
+from sma3_meter.nodes.spin import spin_with_last_gasp
 from sma3_meter.record_wait import RecordWait
 
 __all__ = ["MeterAgentNode", "fault_location_msg", "main", "phasor_sample_from_msg"]
@@ -305,19 +304,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"meter_agent: {' '.join(str(exc).split())}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    install_last_gasp_handler(node.last_gasp, chain=False)
-    status = 0
-    try:
-        while rclpy.ok():
-            rclpy.spin_once(node, timeout_sec=0.05)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return status
+    return spin_with_last_gasp(node, node.last_gasp)
 
 
 if __name__ == "__main__":

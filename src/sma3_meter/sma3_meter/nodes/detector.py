@@ -48,7 +48,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -62,9 +61,9 @@ from sma3_meter.detection import (
     OutageMonitor,
     OutageSettings,
     SignalChain,
-    install_last_gasp_handler,
 )
 from sma3_meter.nodes.convert import block_from_msg, fault_event_msg, outage_alarm_msg, phasor_frame_msg
+from sma3_meter.nodes.spin import spin_with_last_gasp
 from sma3_meter.records import RecordCapture, event_id
 
 __all__ = ["DetectorNode", "main"]
@@ -276,20 +275,7 @@ def main(args: list[str] | None = None) -> int:
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = DetectorNode()
-    install_last_gasp_handler(node.publish_last_gasp, chain=False)
-    status = 0
-    try:
-        while rclpy.ok():
-            rclpy.spin_once(node, timeout_sec=0.05)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except SystemExit as exc:
-        status = int(exc.code or 0)
-    finally:
-        node.flush_records()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return status
+    return spin_with_last_gasp(node, node.publish_last_gasp, before_destroy=node.flush_records)
 
 
 if __name__ == "__main__":
