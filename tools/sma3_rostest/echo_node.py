@@ -17,11 +17,18 @@ from typing import Any
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from sma3_rostest.interfaces import message_class, message_names, sample, service_class, service_names
 
-QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+#: Reliable and transient-local on both legs: DDS discovery is not symmetric, so a writer can see its
+#: reader matched before that reader (or the echo's own writer) has matched back. Transient-local history
+#: is delivered on the late match instead of being dropped, which keeps the round trip from racing discovery.
+QOS = QoSProfile(
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 
 
 def response_seed(request: Any) -> int:
