@@ -1,7 +1,9 @@
 """MQTT adapter on the management broker (thin shell around the registry).
 
-Subscribes to every device's status topic, turns valid payloads into :class:`Heartbeat` batches
-applied by a worker thread, and announces registry events on the events topic (and new
+Subscribes to every device's status topic and queues the raw messages; a worker thread parses
+and validates them in batches and applies each batch as :class:`Heartbeat` records in one
+transaction (the paho network thread does as little as possible: the GIL it holds is what
+``GET /devices`` waits for under heartbeat load). Announces registry events on the events topic (and new
 configuration versions, retained, on each device's config topic).
 """
 
@@ -27,6 +29,9 @@ from sma3_catalog.registry import Heartbeat, Registry
 from sma3_catalog.topics import Topics
 
 log = logging.getLogger(__name__)
+
+#: A message as received: topic, payload bytes, reception time (epoch s).
+_Received = tuple[str, bytes | bytearray, float]
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class MqttLink:
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
         self.connected = threading.Event()
-        self._queue: queue.Queue[Heartbeat | None] = queue.Queue()
+        self._queue: queue.Queue[_Received | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -119,19 +124,29 @@ class MqttLink:
         log.warning("disconnected from management broker: %s", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        received = time.time()
-        device_id = self.topics.device_id_from_status(msg.topic)
-        if device_id is None:
-            self.metrics.heartbeats.labels("invalid").inc()
-            log.warning("ignored message on unexpected topic %r", msg.topic)
-            return
-        try:
-            status = DeviceStatus.model_validate_json(msg.payload)
-        except ValidationError as exc:
-            self.metrics.heartbeats.labels("invalid").inc()
-            log.warning("invalid heartbeat from %s on %s: %s", device_id, msg.topic, exc.errors()[:3])
-            return
-        self._queue.put(Heartbeat(device_id=device_id, status=status, received=received))
+        # only queue: parsing happens in the worker, in batches
+        self._queue.put((msg.topic, msg.payload, time.time()))
+
+    def _parse(self, batch: list[_Received]) -> list[Heartbeat]:
+        """Valid heartbeats of a batch of received messages; invalid ones are logged and counted."""
+        beats: list[Heartbeat] = []
+        invalid = 0
+        for topic, payload, received in batch:
+            device_id = self.topics.device_id_from_status(topic)
+            if device_id is None:
+                invalid += 1
+                log.warning("ignored message on unexpected topic %r", topic)
+                continue
+            try:
+                status = DeviceStatus.model_validate_json(payload)
+            except ValidationError as exc:
+                invalid += 1
+                log.warning("invalid heartbeat from %s on %s: %s", device_id, topic, exc.errors()[:3])
+                continue
+            beats.append(Heartbeat(device_id=device_id, status=status, received=received))
+        if invalid:
+            self.metrics.heartbeats.labels("invalid").inc(invalid)
+        return beats
 
     # ------------------------------------------------------------------ heartbeat worker
     def _drain(self) -> None:
@@ -154,16 +169,17 @@ class MqttLink:
                     stop = True
                     break
                 batch.append(nxt)
+            beats = self._parse(batch)
             try:
-                result = self.registry.heartbeat_many(batch)
+                result = self.registry.heartbeat_many(beats)
             except Exception:
                 # Keep serving heartbeats after a database hiccup; the failure is logged and counted.
-                log.exception("applying %d heartbeats failed", len(batch))
-                self.metrics.heartbeats.labels("failed").inc(len(batch))
+                log.exception("applying %d heartbeats failed", len(beats))
+                self.metrics.heartbeats.labels("failed").inc(len(beats))
                 continue
             self.metrics.heartbeats.labels("refreshed").inc(result.refreshed)
             self.metrics.heartbeats.labels("unknown").inc(result.unknown)
-            self.metrics.heartbeats.labels("superseded").inc(len(batch) - result.refreshed - result.unknown)
+            self.metrics.heartbeats.labels("superseded").inc(len(beats) - result.refreshed - result.unknown)
 
     def pending(self) -> int:
         """Heartbeats received but not applied yet."""

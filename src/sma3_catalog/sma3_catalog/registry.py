@@ -4,6 +4,11 @@ Plain module (no HTTP, no MQTT). Every change is written together with an :class
 one transaction; after the commit the registry calls its listeners (SSE notifier, MQTT
 announcer). Several catalog instances may share one PostgreSQL database: expiry uses
 ``DELETE ... RETURNING`` so exactly one instance reports each expiry.
+
+``GET /devices`` pages come from an in-memory :class:`~sma3_catalog.index.DeviceIndex` (no SQL
+per page): each committed change is applied to it after the commit, each heartbeat refreshes its
+entry, and :meth:`Registry.sync_index` replays the events table so that the changes made by other
+instances sharing the database are applied too.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,10 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, func, insert, select, update
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sma3_catalog.index import DeviceIndex, IndexEntry, iso
 from sma3_catalog.models import (
     Device,
     DevicePatch,
@@ -57,9 +64,17 @@ def to_datetime(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
 
-def iso(epoch_s: float) -> str:
-    """Seconds since the Unix epoch as UTC ISO-8601 text, as pydantic writes it (``...Z``)."""
-    return to_datetime(epoch_s).isoformat().replace("+00:00", "Z")
+__all__ = [
+    "DeviceNotFoundError",
+    "Heartbeat",
+    "HeartbeatResult",
+    "InvalidPatchError",
+    "Registry",
+    "iso",
+    "to_datetime",
+]
+
+_DEVICE_LIST = TypeAdapter(list[Device])
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,13 @@ class Registry:
         Number of most recent events kept for ``Last-Event-ID`` replay.
     clock
         Returns the current time in epoch seconds (``time.time``).
+    index_max_age_s
+        A list query first replays the events table into the index (:meth:`sync_index`) when the
+        last replay is older than this (s). 0 replays before every query, so a write committed by
+        another instance sharing the database is visible at once.
+    gap_timeout_s
+        How long (s) :meth:`sync_index` keeps looking for an event whose id was skipped (with
+        PostgreSQL an event with a smaller id may commit after one with a larger id).
     """
 
     def __init__(
@@ -105,6 +127,8 @@ class Registry:
         offline_grace_s: float = 5.0,
         event_retention: int = 10_000,
         clock: Callable[[], float] = time.time,
+        index_max_age_s: float = 0.0,
+        gap_timeout_s: float = 5.0,
     ) -> None:
         if default_ttl_s <= 0:
             raise ValueError(f"default_ttl_s must be positive, got {default_ttl_s}")
@@ -120,6 +144,19 @@ class Registry:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if is_sqlite(engine) else contextlib.nullcontext()
         )
+        if index_max_age_s < 0 or gap_timeout_s < 0:
+            raise ValueError(
+                f"index_max_age_s and gap_timeout_s must be >= 0, got {index_max_age_s}, {gap_timeout_s}"
+            )
+        self.index_max_age_s = index_max_age_s
+        self.gap_timeout_s = gap_timeout_s
+        #: The records as served by ``GET /devices`` (filled by :meth:`load_index`).
+        self.index = DeviceIndex()
+        self._index_loaded = False
+        self._sync_lock = threading.RLock()
+        self._synced_id = 0  # newest event id replayed into the index
+        self._gaps: dict[int, float] = {}  # skipped event id -> monotonic time it was noticed
+        self._last_sync = -math.inf
 
     # ----------------------------------------------------------------- events
     def add_listener(self, listener: EventListener) -> None:
@@ -174,8 +211,10 @@ class Registry:
     @contextlib.contextmanager
     def _write(self) -> Iterator[tuple[Connection, list[Event]]]:
         emitted: list[Event] = []
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn, emitted
+        with self._write_lock:
+            with self.engine.begin() as conn:
+                yield conn, emitted
+            self._apply_to_index(emitted)
         self._publish(emitted)
 
     def record_config_event(self, device_id: str, version: int, conn: Connection | None = None) -> Event:
@@ -195,10 +234,11 @@ class Registry:
 
     def events_after(self, last_id: int, limit: int = 500) -> list[Event]:
         """Events with id > ``last_id`` still retained, oldest first."""
+        return self._events_where(events.c.id > last_id, limit)
+
+    def _events_where(self, condition: ColumnElement[bool], limit: int) -> list[Event]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(events).where(events.c.id > last_id).order_by(events.c.id).limit(limit)
-            ).all()
+            rows = conn.execute(select(events).where(condition).order_by(events.c.id).limit(limit)).all()
         out = []
         for row in rows:
             body = json.loads(row.body)
@@ -284,32 +324,6 @@ class Registry:
         row = conn.execute(select(devices).where(devices.c.id == device_id)).first()
         return self._row_to_device(row) if row is not None else None
 
-    def _render(self, conn: Connection, device_id: str) -> Device:
-        """Re-render the stored JSON of a just-written record; returns the record."""
-        row = conn.execute(select(devices).where(devices.c.id == device_id)).first()
-        assert row is not None, f"{device_id} was written in this transaction"
-        head = {
-            "id": row.id,
-            "role": row.role,
-            "config_version": row.config_version,
-            "created": iso(row.created),
-            "modified": iso(row.modified),
-            "ttl": row.ttl,
-            "alive": bool(row.alive),
-            "health": row.health,
-        }
-        doc = json.dumps(head)[:-1] + "," + row.body.strip()[1:]
-        conn.execute(
-            update(devices)
-            .where(devices.c.id == device_id)
-            .values(
-                doc=doc,
-                expires_iso=iso(row.expires),
-                heartbeat_iso=iso(row.last_heartbeat) if row.last_heartbeat is not None else None,
-            )
-        )
-        return self._row_to_device(row)
-
     def _put_in(
         self, conn: Connection, emitted: list[Event], device_id: str, reg: DeviceRegistration, now: float
     ) -> tuple[Device, bool]:
@@ -320,7 +334,8 @@ class Registry:
         if created:
             conn.execute(insert(devices).values(id=device_id, created=now, **values))
         self._set_algorithms(conn, device_id, reg.algorithms)
-        device = self._render(conn, device_id)
+        device = self._fetch(conn, device_id)
+        assert device is not None, f"{device_id} was written in this transaction"
         emitted.append(self._record_event(conn, "created" if created else "updated", device_id, now, device))
         return device, created
 
@@ -416,7 +431,8 @@ class Registry:
                 .values(**self._columns(reg), modified=now, ttl=ttl, expires=now + ttl, alive=True)
             )
             self._set_algorithms(conn, device_id, reg.algorithms)
-            device = self._render(conn, device_id)
+            device = self._fetch(conn, device_id)
+            assert device is not None, f"{device_id} was written in this transaction"
             emitted.append(self._record_event(conn, "updated", device_id, now, device))
         return device
 
@@ -438,40 +454,6 @@ class Registry:
             emitted.append(self._record_event(conn, "deleted", device_id, now, current))
         return current
 
-    def _list_rows(
-        self,
-        feeder: str | None,
-        role: str | None,
-        algorithm: str | None,
-        alive: bool | None,
-        offset: int,
-        limit: int,
-        columns: Sequence[Any] = (),
-    ) -> tuple[list[Any], bool]:
-        if offset < 0 or limit < 1:
-            raise ValueError(f"offset must be >= 0 and limit >= 1 (got {offset}, {limit})")
-        conditions = []
-        if feeder is not None:
-            conditions.append(devices.c.feeder == feeder)
-        if role is not None:
-            conditions.append(devices.c.role == role)
-        if alive is not None:
-            conditions.append(devices.c.alive == alive)
-        if algorithm is not None:
-            conditions.append(
-                exists().where(
-                    and_(
-                        device_algorithms.c.device_id == devices.c.id,
-                        device_algorithms.c.algorithm == algorithm,
-                    )
-                )
-            )
-        chosen = select(*columns) if columns else select(devices)
-        query = chosen.where(*conditions).order_by(devices.c.id).offset(offset).limit(limit + 1)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return list(rows[:limit]), len(rows) > limit
-
     def query(
         self,
         feeder: str | None = None,
@@ -481,9 +463,12 @@ class Registry:
         offset: int = 0,
         limit: int = 100,
     ) -> tuple[list[Device], bool]:
-        """Records matching all given filters, ordered by id; returns (page, more_after_page)."""
-        rows, more = self._list_rows(feeder, role, algorithm, alive, offset, limit)
-        return [self._row_to_device(r) for r in rows], more
+        """Records matching all given filters, ordered by id; returns (page, more_after_page).
+
+        Parsed from :meth:`query_json` (one implementation of listing).
+        """
+        page, more = self.query_json(feeder, role, algorithm, alive, offset, limit)
+        return _DEVICE_LIST.validate_json(page), more
 
     def query_json(
         self,
@@ -496,20 +481,75 @@ class Registry:
     ) -> tuple[str, bool]:
         """As :meth:`query`, but the page is returned as JSON text (a list of Device objects).
 
-        The fast path of ``GET /devices``: stored rows are written out without building models.
-        """
-        columns = (devices.c.doc, devices.c.expires_iso, devices.c.heartbeat_iso)
-        rows, more = self._list_rows(feeder, role, algorithm, alive, offset, limit, columns)
-        return "[" + ",".join(self._row_to_json(r) for r in rows) + "]", more
+        The path of ``GET /devices``: served from the in-memory index, after replaying the events
+        table when the last replay is older than ``index_max_age_s``.
 
-    @staticmethod
-    def _row_to_json(row: Any) -> str:
-        """JSON text of a stored row, equal in content to :meth:`_row_to_dict`.
-
-        Concatenates the pre-rendered record (``doc``) with the two fields heartbeats change.
+        Raises
+        ------
+        ValueError
+            For ``offset`` < 0 or ``limit`` < 1.
         """
-        heartbeat = f'"{row.heartbeat_iso}"' if row.heartbeat_iso is not None else "null"
-        return f'{row.doc[:-1]},"expires":"{row.expires_iso}","last_heartbeat":{heartbeat}}}'
+        if offset < 0 or limit < 1:
+            raise ValueError(f"offset must be >= 0 and limit >= 1 (got {offset}, {limit})")
+        if not self._index_loaded or time.monotonic() - self._last_sync >= self.index_max_age_s:
+            self.sync_index()
+        return self.index.page(feeder, role, algorithm, alive, offset, limit)
+
+    # ------------------------------------------------------------------ index
+    def load_index(self) -> None:
+        """Fill the index from the ``devices`` table (a snapshot as of the newest event)."""
+        with self._sync_lock:
+            with self.engine.connect() as conn:
+                newest = int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+                rows = conn.execute(select(devices)).all()
+            self.index.reset(IndexEntry.from_device(self._row_to_device(r), newest) for r in rows)
+            self._synced_id = newest
+            self._gaps.clear()
+            self._last_sync = time.monotonic()
+            self._index_loaded = True
+
+    def sync_index(self) -> int:
+        """Replay the events committed since the last replay (by any instance) into the index.
+
+        Loads the index first when it is empty. Event ids skipped in the log are looked for again
+        for ``gap_timeout_s`` (a transaction that took an id may commit later). Returns the number
+        of events that changed the index.
+        """
+        with self._sync_lock:
+            if not self._index_loaded:
+                self.load_index()
+                return 0
+            now = time.monotonic()
+            self._gaps = {i: t for i, t in self._gaps.items() if now - t <= self.gap_timeout_s}
+            changed = 0
+            while True:
+                condition: ColumnElement[bool] = events.c.id > self._synced_id
+                if self._gaps:
+                    condition = or_(condition, events.c.id.in_(sorted(self._gaps)))
+                batch = self._events_where(condition, 500)
+                for ev in batch:
+                    self._gaps.pop(ev.id, None)
+                    if ev.id > self._synced_id:
+                        if ev.id - self._synced_id <= 1000:  # larger jumps: pruned or lost ids
+                            self._gaps.update(dict.fromkeys(range(self._synced_id + 1, ev.id), now))
+                        self._synced_id = ev.id
+                    changed += self._apply_to_index([ev])
+                if len(batch) < 500:
+                    break
+            self._last_sync = now
+            return changed
+
+    def _apply_to_index(self, emitted: Sequence[Event]) -> int:
+        """Apply committed events to the index (when it is loaded); returns how many changed it."""
+        if not self._index_loaded:
+            return 0
+        changed = 0
+        for ev in emitted:
+            if ev.type in ("created", "updated") and ev.device is not None:
+                changed += self.index.upsert(ev.device, ev.id)
+            elif ev.type in ("deleted", "expired"):
+                changed += self.index.remove(ev.device_id, ev.id)
+        return changed
 
     def count(self) -> int:
         """Number of registered devices."""
@@ -535,8 +575,7 @@ class Registry:
                 latest[beat.device_id] = beat
         refreshed = changed = 0
         with self._write() as (conn, emitted):
-            # only the columns a heartbeat reads (not the pre-rendered ``doc``): less to copy while
-            # holding the GIL, which GET /devices is waiting for
+            # only the columns a heartbeat reads: less to copy while holding the GIL
             wanted = (
                 devices.c.id,
                 devices.c.ttl,
@@ -576,15 +615,7 @@ class Registry:
                     and new_version == row.config_version
                     and new_health == row.health
                 ):
-                    plain.append(
-                        {
-                            "b_id": device_id,
-                            "b_expires": expires,
-                            "b_expires_iso": iso(expires),
-                            "b_hb": beat.received,
-                            "b_hb_iso": iso(beat.received),
-                        }
-                    )
+                    plain.append({"b_id": device_id, "b_expires": expires, "b_hb": beat.received})
                     continue
                 changed += 1
                 if body is None:
@@ -606,7 +637,8 @@ class Registry:
                 )
                 if not same_algorithms:
                     self._set_algorithms(conn, device_id, body["algorithms"])
-                device = self._render(conn, device_id)
+                device = self._fetch(conn, device_id)
+                assert device is not None, f"{device_id} was written in this transaction"
                 reason = status.reason or ("offline" if not alive else "heartbeat")
                 emitted.append(
                     self._record_event(conn, "updated", device_id, beat.received, device, reason=reason)
@@ -615,14 +647,12 @@ class Registry:
                 conn.execute(
                     update(devices)
                     .where(devices.c.id == bindparam("b_id"))
-                    .values(
-                        expires=bindparam("b_expires"),
-                        expires_iso=bindparam("b_expires_iso"),
-                        last_heartbeat=bindparam("b_hb"),
-                        heartbeat_iso=bindparam("b_hb_iso"),
-                    ),
+                    .values(expires=bindparam("b_expires"), last_heartbeat=bindparam("b_hb")),
                     plain,
                 )
+        if self._index_loaded:
+            for item in plain:
+                self.index.refresh(item["b_id"], item["b_expires"], item["b_hb"])
         return HeartbeatResult(refreshed=refreshed, unknown=len(latest) - refreshed, changed=changed)
 
     # ----------------------------------------------------------------- expiry

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import OperationalError
 
 from sma3_catalog.auth import TokenTable
 from sma3_catalog.configuration import ConfigError, ConfigStore, Configurator
@@ -226,7 +227,13 @@ class CatalogService:
             self._stop.wait(wait)
 
     def start(self) -> None:
-        """Start the expiry loop and (when configured) the MQTT link."""
+        """Load the device index, start the expiry loop and (when configured) the MQTT link."""
+        try:
+            self.registry.load_index()
+        except OperationalError:
+            # The catalog still starts without its database (/healthz says so); the index is
+            # loaded by the first list query once the database answers.
+            log.exception("could not load the device index at start")
         self._stop.clear()
         self._expiry_thread = threading.Thread(target=self._expiry_loop, name="catalog-expiry", daemon=True)
         self._expiry_thread.start()

@@ -43,11 +43,6 @@ devices = Table(
     Column("expires", Float, nullable=False),
     Column("last_heartbeat", Float, nullable=True),
     Column("body", Text, nullable=False),
-    # Pre-rendered JSON of the record without expires/last_heartbeat, and those two as ISO text:
-    # GET /devices concatenates them instead of building objects (see Registry._row_to_json).
-    Column("doc", Text, nullable=False, default="{}"),
-    Column("expires_iso", String(40), nullable=False, default=""),
-    Column("heartbeat_iso", String(40), nullable=True),
     Index("ix_devices_expires", "expires"),
     Index("ix_devices_feeder_id", "feeder", "id"),
     Index("ix_devices_role_id", "role", "id"),
