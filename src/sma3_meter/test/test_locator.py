@@ -9,20 +9,23 @@ from sma3_grid.io import load_network
 from sma3_grid.model import Bus, Line, Load, Meter, Network, NetworkInfo, Switch
 from sma3_meter.location import (
     FAULT_TYPES,
+    LoadEvidence,
     LocationError,
     LocatorSettings,
     OutageEvidence,
     SagEvidence,
     locate,
 )
+from sma3_meter.location.feeder import measured_sequences
+from sma3_meter.location.locator import feeder_model
 from sma3_sim.scenario import FaultScenario
-from sma3_sim.solver import MeterPhasors, Simulator
+from sma3_sim.solver import FaultSolution, MeterPhasors, Simulator
 
 AL185 = {"r1": 0.168, "x1": 0.113, "r0": 0.78, "x0": 0.28, "c1": 280.0, "c0": 280.0}
 AL240 = {"r1": 0.129, "x1": 0.107, "r0": 0.74, "x0": 0.27, "c1": 320.0, "c0": 320.0}
 
 
-def _branched() -> Network:
+def _branched(extra_meters: tuple[Meter, ...] = ()) -> Network:
     """Two feeders; feeder 1 has two branch points and laterals of different cable and length."""
     info = NetworkInfo("branched", 22.0, 50.0, "S", 400.0, 300.0, 10.0)
     lines = [
@@ -61,6 +64,7 @@ def _branched() -> Network:
         Meter("M5", "B5", "L5", "secondary"),
         Meter("M6", "B6", "L6", "secondary"),
         Meter("M7", "B7", "L7", "secondary"),
+        *extra_meters,
     ]
     return Network(info, buses, lines, loads, switches, meters)
 
@@ -134,6 +138,84 @@ def test_forecast_loads_scaled_by_measured_power(net: Network, sim: Simulator) -
     assert abs(result.load_scale.imag - 1.25) < 0.05
     cand = next(c for c in result.candidates if c.line_id == "L5")
     assert abs(cand.distance_from_upstream_km - 0.35) < 0.005
+
+
+def _load_evidence(sol: FaultSolution, meters: tuple[str, ...]) -> list[LoadEvidence]:
+    """Pre-fault three-phase power of each meter, sum of V I* over the phases (VA)."""
+    return [LoadEvidence(m, complex(np.sum(sol.pre[m].v * np.conj(sol.pre[m].i)))) for m in meters]
+
+
+# M4 looks down L4 from its upstream bus B1 (zone B4 B5 B7), M5 and M7 sit at the downstream ends of
+# L5 and L7 inside that zone: nested zones, both meter positions.
+ZONE_METERS = ("M3", "M4", "M5", "M6", "M7")
+ZONES = {"H": {"B1", "B2"}, "M3": {"B3"}, "M4": {"B4"}, "M5": {"B5"}, "M6": {"B6"}, "M7": {"B7"}}
+
+
+@pytest.fixture(scope="module")
+def zoned() -> Network:
+    return _branched((Meter("M4", "B1", "L4", "secondary"),))
+
+
+def test_load_evidence_scales_each_zone_to_its_measured_power(zoned: Network) -> None:
+    sol = Simulator(zoned).solve(
+        FaultScenario("L5", 0.5, "AG", 1.0, 1.0, load_factor=0.9, load_spread=0.4, seed=7)
+    )
+    model = feeder_model(zoned, "H")
+    v_pre, i_pre = measured_sequences(sol.pre["H"], "pre")
+    flows = [model.power_flow(e.meter_id, e.s_va) for e in _load_evidence(sol, ZONE_METERS)]
+    assert [f.at_downstream_end for f in flows] == [True, False, True, True, True]
+    state = model.estimate_loads(v_pre, i_pre, flows=flows)
+    single = model.estimate_loads(v_pre, i_pre)
+    # constant-impedance loads at nominal voltage: S = 3 V_nom^2 conj(Y)
+    modelled = {
+        bus: 3.0 * model.v_phase_nominal**2 * np.conj(y[1]) / 1e3
+        for bus, y in zip(model.down_bus, state.load_y, strict=True)
+    }
+    shared = {
+        bus: 3.0 * model.v_phase_nominal**2 * np.conj(y[1]) / 1e3
+        for bus, y in zip(model.down_bus, single.load_y, strict=True)
+    }
+    worst_single = 0.0
+    for zone, buses in ZONES.items():
+        actual = sum(sol.actual_loads[b] for b in buses)
+        got = sum(modelled[b] for b in buses)
+        assert abs(got - actual) < 0.002 * abs(actual), (
+            f"zone {zone}: {got} kVA modelled, {actual} kVA actual"
+        )
+        worst_single = max(worst_single, abs(sum(shared[b] for b in buses) - actual) / abs(actual))
+    assert worst_single > 0.05  # one shared factor could not have matched the zones
+    total_actual = sum(sol.actual_loads[b] for b in set().union(*ZONES.values()))
+    assert abs(state.load_scale.real * sum(zoned.loads[b].p_kw for b in modelled) - total_actual.real) < 1.0
+
+
+def test_load_evidence_sharpens_a_resistive_fault(zoned: Network) -> None:
+    line_id, position = "L7", 0.55
+    sol = Simulator(zoned).solve(
+        FaultScenario(line_id, position, "CG", 30.0, 10.0, load_factor=1.15, load_spread=0.4, seed=11)
+    )
+    true_km = position * zoned.lines[line_id].length_km
+
+    def error_m(evidence: list[LoadEvidence]) -> float:
+        result = locate(zoned, "H", sol.pre["H"], sol.fault["H"], "CG", evidence=evidence)
+        cand = next(c for c in result.candidates if c.line_id == line_id)
+        return abs(cand.distance_from_upstream_km - true_km) * 1e3
+
+    shared, zoned_error = error_m([]), error_m(_load_evidence(sol, ZONE_METERS))
+    assert zoned_error < 0.5 * shared, (zoned_error, shared)
+    assert zoned_error < 2.0
+
+
+def test_load_evidence_bad_inputs_are_named(zoned: Network) -> None:
+    sol = Simulator(zoned).solve(FaultScenario("L3", 0.5, "AG"))
+    pre, flt = sol.pre["H"], sol.fault["H"]
+    with pytest.raises(LocationError, match="'H' is the locating meter"):
+        locate(zoned, "H", pre, flt, "AG", evidence=[LoadEvidence("H", 1e6 + 0j)])
+    with pytest.raises(LocationError, match="not a section of the feeder below meter 'M4'"):
+        locate(zoned, "M4", sol.pre["M4"], sol.fault["M4"], "AG", evidence=[LoadEvidence("M3", 1e5 + 0j)])
+    with pytest.raises(LocationError, match="not finite"):
+        locate(zoned, "H", pre, flt, "AG", evidence=[LoadEvidence("M3", complex(float("nan"), 0.0))])
+    with pytest.raises(LocationError, match="meter 'nope'"):
+        locate(zoned, "H", pre, flt, "AG", evidence=[LoadEvidence("nope", 1e5 + 0j)])
 
 
 @pytest.mark.parametrize(

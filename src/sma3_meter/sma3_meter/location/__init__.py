@@ -1,12 +1,14 @@
 """Impedance-based fault location on radial branched feeders (plain numpy, no middleware).
 
-Public API: :func:`locate` with :class:`SagEvidence` / :class:`OutageEvidence`, returning a
+Public API: :func:`locate` with :class:`SagEvidence` / :class:`OutageEvidence` /
+:class:`LoadEvidence`, returning a
 :class:`LocationResult` of :class:`Candidate` objects; :class:`LocatorSettings` for tuning.
 """
 
 from .locator import (
     FAULT_TYPES,
     Candidate,
+    LoadEvidence,
     LocationError,
     LocationResult,
     LocatorSettings,
@@ -20,6 +22,7 @@ from .locator import (
 __all__ = [
     "FAULT_TYPES",
     "Candidate",
+    "LoadEvidence",
     "LocationError",
     "LocationResult",
     "LocatorSettings",

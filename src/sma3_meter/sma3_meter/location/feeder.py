@@ -20,6 +20,7 @@ networks", AIEE Transactions 37 (1918) 1027-1140.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +33,7 @@ __all__ = [
     "FeederState",
     "LocationError",
     "PhasorsLike",
+    "PowerFlow",
     "to_phase",
     "to_sequence",
 ]
@@ -98,6 +100,26 @@ def measured_sequences(phasors: PhasorsLike, what: str) -> tuple[np.ndarray, np.
 
 
 @dataclass(frozen=True)
+class PowerFlow:
+    """Pre-fault power measured by a meter on one section of the feeder model.
+
+    Attributes
+    ----------
+    section : int
+        Index of the meter's measured line in the :class:`FeederModel`.
+    at_downstream_end : bool
+        True when the meter sits at the section's downstream bus, False at its upstream bus.
+    s_va : complex
+        Three-phase complex power ``P + jQ`` flowing from the meter's bus into the section, in VA
+        (negative real part at a downstream-end meter of a load-carrying section).
+    """
+
+    section: int
+    at_downstream_end: bool
+    s_va: complex
+
+
+@dataclass(frozen=True)
 class FeederState:
     """Load model and passive admittances of the feeder for one event.
 
@@ -112,7 +134,8 @@ class FeederState:
     transfer : numpy.ndarray
         (S, 3) voltage ratio downstream/upstream bus of each section when no fault is below it.
     load_scale : complex
-        ``kp + j kq``: factors applied to the forecast active and reactive power of every load.
+        ``kp + j kq``: total active and reactive load of the model over the forecast totals (the
+        single factor applied to every load when only the locating meter's power is known).
     """
 
     load_y: np.ndarray
@@ -221,6 +244,52 @@ class FeederModel:
         """Number of line sections below the meter."""
         return len(self.line_ids)
 
+    def subtree(self, k: int) -> list[int]:
+        """Section ``k`` and every section below it."""
+        out = [k]
+        stack = list(self.children[k])
+        while stack:
+            c = stack.pop()
+            out.append(c)
+            stack.extend(self.children[c])
+        return out
+
+    def power_flow(self, meter_id: str, s_va: complex) -> PowerFlow:
+        """:class:`PowerFlow` of another meter whose measured line is a section of this model.
+
+        Raises
+        ------
+        LocationError
+            If the meter is unknown, is the locating meter, or its measured line is not below it.
+        """
+        meters = self.net.meters  # type: ignore[attr-defined]
+        if meter_id not in meters:
+            raise LocationError(f"meter {meter_id!r} is not in the network")
+        if meter_id == self.meter_id:
+            raise LocationError(f"meter {meter_id!r} is the locating meter; its power is measured already")
+        meter = meters[meter_id]
+        k = self.index.get(meter.line_id)
+        if k is None or meter.bus_id not in (self.up_bus[k], self.down_bus[k]):
+            raise LocationError(
+                f"meter {meter_id!r} measures line {meter.line_id!r} at bus {meter.bus_id!r}, which is not "
+                f"a section of the feeder below meter {self.meter_id!r}"
+            )
+        s = complex(s_va)
+        if not (math.isfinite(s.real) and math.isfinite(s.imag)):
+            raise LocationError(f"pre-fault power of meter {meter_id!r} is not finite")
+        return PowerFlow(k, meter.bus_id == self.down_bus[k], s)
+
+    def _zones(self, flows: list[PowerFlow]) -> np.ndarray:
+        """(S,) index into ``flows`` of the innermost measurement above each section's load."""
+        owner = np.zeros(self.n_sections, dtype=int)
+
+        def key(m: int) -> tuple[int, bool]:
+            return int(self.depth[flows[m].section]), flows[m].at_downstream_end
+
+        for m in sorted(range(len(flows)), key=key):
+            owner[self.subtree(flows[m].section)] = m
+        return owner
+
     def load_admittance(self, load_va: np.ndarray, v_mag: np.ndarray) -> np.ndarray:
         """Per-phase constant-impedance load admittances (S) drawing ``load_va`` at ``v_mag``.
 
@@ -281,16 +350,21 @@ class FeederModel:
         i_pre_seq: np.ndarray,
         actual_va: np.ndarray | None = None,
         at_nominal_voltage: bool = True,
-        iterations: int = 8,
+        flows: Sequence[PowerFlow] = (),
+        iterations: int = 16,
     ) -> FeederState:
-        """Constant-impedance load model of the event from the pre-fault measurement.
+        """Constant-impedance load model of the event from the pre-fault measurements.
 
         The forecast loads are scaled (active and reactive separately) so that the model's
         positive-sequence input power equals the measured pre-fault power at the meter, losses
-        and cable charging included. Each load is then turned into a constant admittance: the one
-        drawing its power at nominal voltage (set-point semantics of a constant-impedance load,
-        ``at_nominal_voltage``), or at its own pre-fault voltage found by a forward sweep from the
-        measured voltage (constant-power semantics before the fault).
+        and cable charging included. Pre-fault powers measured by other meters on the feeder
+        (``flows``) split the feeder into zones: the loads whose innermost measurement is a given
+        meter get their own factors, so that the model reproduces every measured power (the
+        locating meter's zone keeps the loads not below any other meter). Each load is then turned
+        into a constant admittance: the one drawing its power at nominal voltage (set-point
+        semantics of a constant-impedance load, ``at_nominal_voltage``), or at its own pre-fault
+        voltage found by a forward sweep from the measured voltage (constant-power semantics
+        before the fault). The factors are found by fixed-point iteration (Jacobi over the zones).
 
         Parameters
         ----------
@@ -301,8 +375,10 @@ class FeederModel:
         at_nominal_voltage : bool
             Load powers are set-points at nominal voltage (True) or consumptions at the pre-fault
             voltage (False).
+        flows : sequence of PowerFlow
+            Pre-fault powers measured by other meters below the locating one (:meth:`power_flow`).
         iterations : int
-            Fixed-point iterations (the model converges in 3-4).
+            Most fixed-point iterations (one zone converges in 3-4, nested zones in a few more).
         """
         v1 = v_pre_seq[1]
         if abs(v1) < 0.1 * self.v_phase_nominal:
@@ -310,36 +386,58 @@ class FeederModel:
                 f"pre-fault positive-sequence voltage {abs(v1):.0f} V is below 10 % of nominal "
                 f"{self.v_phase_nominal:.0f} V; not a pre-fault measurement"
             )
-        s_meas = 3.0 * v1 * np.conj(i_pre_seq[1])
+        n = self.n_sections
+        measured = [PowerFlow(0, False, complex(3.0 * v1 * np.conj(i_pre_seq[1]))), *flows]
         base = self.forecast_va if actual_va is None else np.asarray(actual_va, dtype=complex)
-        p_total = float(np.sum(base.real))
-        q_total = float(np.sum(base.imag))
-        s_total = abs(complex(p_total, q_total))
-        kp = kq = 1.0
-        v_mag = np.full(self.n_sections, self.v_phase_nominal if at_nominal_voltage else abs(v1))
+        owner = self._zones(measured)
+        p_zone = np.bincount(owner, weights=base.real, minlength=len(measured))
+        q_zone = np.bincount(owner, weights=base.imag, minlength=len(measured))
+        kp = np.ones(len(measured))
+        kq = np.ones(len(measured))
+        scaled = actual_va is None and float(np.sum(np.abs(base))) > 0.0
+        v_mag = np.full(n, self.v_phase_nominal if at_nominal_voltage else abs(v1))
         parent = self.parent.tolist()
         for _ in range(iterations):
-            load_va = base.real * kp + 1j * base.imag * kq
+            load_va = base.real * kp[owner] + 1j * base.imag * kq[owner]
             y1 = self.load_admittance(load_va, v_mag)
-            _, input_1, transfer_1 = self._ladder_one(1, y1)
-            previous = (kp, kq)
-            if actual_va is None and s_total > 0.0:
-                s_in = 3.0 * abs(v1) ** 2 * input_1[0].conjugate()
-                s_loads = complex(np.sum(load_va))
-                target = s_meas - (s_in - s_loads)
-                kp = max(target.real / p_total, 0.0) if p_total > 0.0 else 1.0
-                kq = target.imag / q_total if abs(q_total) > 0.05 * s_total else kp
+            bus_1, input_1, transfer_1 = self._ladder_one(1, y1)
+            v_up = [0j] * n
+            v_down = [0j] * n
+            for k in range(n):
+                v_up[k] = v1 if parent[k] < 0 else v_down[parent[k]]
+                v_down[k] = transfer_1[k] * v_up[k]
+            previous = (kp.copy(), kq.copy())
+            if scaled:
+                zones = len(measured)
+                p_set = np.bincount(owner, load_va.real, zones)
+                setpoint = p_set + 1j * np.bincount(owner, load_va.imag, zones)
+                for m, flow in enumerate(measured):
+                    s_zone = complex(abs(p_zone[m]), abs(q_zone[m]))
+                    if abs(s_zone) == 0.0:
+                        continue  # no load of its own: nothing to scale
+                    k = flow.section
+                    if flow.at_downstream_end:
+                        s_model = 3.0 * abs(v_down[k]) ** 2 * bus_1[k].conjugate()
+                        s_meas = -flow.s_va
+                    else:
+                        s_model = 3.0 * abs(v_up[k]) ** 2 * input_1[k].conjugate()
+                        s_meas = flow.s_va
+                    target = s_meas - (s_model - setpoint[m])
+                    kp[m] = max(target.real / p_zone[m], 0.0) if p_zone[m] > 0.0 else 1.0
+                    kq[m] = target.imag / q_zone[m] if abs(q_zone[m]) > 0.05 * abs(s_zone) else kp[m]
             if not at_nominal_voltage:
-                v = [0j] * self.n_sections
-                for k in range(self.n_sections):
-                    v[k] = transfer_1[k] * (v1 if parent[k] < 0 else v[parent[k]])
-                v_mag = np.abs(np.array(v))
-            elif abs(kp - previous[0]) + abs(kq - previous[1]) < 1e-12:
+                v_mag = np.abs(np.array(v_down))
+            elif float(np.sum(np.abs(kp - previous[0]) + np.abs(kq - previous[1]))) < 1e-12:
                 break
-        load_va = base.real * kp + 1j * base.imag * kq
+        load_va = base.real * kp[owner] + 1j * base.imag * kq[owner]
         load_y = self.load_admittance(load_va, v_mag)[:, None] * self.zero_factor[None, :]
         bus_y, input_y, transfer = self.ladder(load_y)
-        return FeederState(load_y, bus_y, input_y, transfer, complex(kp, kq))
+        p_total, q_total = float(np.sum(base.real)), float(np.sum(base.imag))
+        scale = complex(
+            float(np.sum(load_va.real)) / p_total if p_total else 1.0,
+            float(np.sum(load_va.imag)) / q_total if q_total else 1.0,
+        )
+        return FeederState(load_y, bus_y, input_y, transfer, scale)
 
     def fault_pass(
         self, state: FeederState, v_seq: np.ndarray, i_seq: np.ndarray

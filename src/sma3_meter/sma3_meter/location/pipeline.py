@@ -25,10 +25,18 @@ from sma3_meter.detection import FaultCleared, FaultDetected, SignalChain
 from sma3_meter.dsp import samples_per_cycle
 
 from .feeder import LocationError
-from .locator import LocationResult, LocatorSettings, OutageEvidence, SagEvidence, locate
+from .locator import LoadEvidence, LocationResult, LocatorSettings, OutageEvidence, SagEvidence, locate
 from .record import RecordPhasors, record_phasors, record_samples
 
-__all__ = ["Detection", "RecordLocation", "detect_fault", "locate_record", "sag_evidence", "with_evidence"]
+__all__ = [
+    "Detection",
+    "RecordLocation",
+    "detect_fault",
+    "locate_record",
+    "peer_evidence",
+    "sag_evidence",
+    "with_evidence",
+]
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ def locate_record(
     net: object,
     record: Record,
     meter_id: str,
-    evidence: Iterable[SagEvidence | OutageEvidence] = (),
+    evidence: Iterable[SagEvidence | OutageEvidence | LoadEvidence] = (),
     settings: LocatorSettings | None = None,
 ) -> RecordLocation:
     """Detect, extract phasors and locate the fault of a meter's record.
@@ -196,25 +204,27 @@ def locate_record(
     )
 
 
-def sag_evidence(
+def peer_evidence(
     record: Record,
     meter_id: str,
     inception_index: int,
     fault_end_index: int | None,
     nominal_hz: float,
-) -> SagEvidence:
-    """Voltage-sag evidence of a secondary meter from its own record of the same event.
+) -> tuple[SagEvidence, LoadEvidence]:
+    """Voltage-sag and pre-fault power evidence of another meter from its own record of the event.
 
     The records of the meters share the time base (synchronised sampling), so the fault window is
-    the one found in the locating meter's record; the magnitudes are those of the averaged fault
-    phasors (:func:`.record.record_phasors`).
+    the one found in the locating meter's record; the sag magnitudes are those of the averaged
+    fault phasors and the power is ``sum(V I*)`` of the averaged pre-fault phasors
+    (:func:`.record.record_phasors`). Only magnitudes and the meter's own V-I angles are used, so
+    the evidence does not depend on the meters' clocks agreeing within a fraction of a cycle.
 
     Parameters
     ----------
     record : sma3_grid.comtrade.Record
-        The secondary meter's record (channels ``VA VB VC IA IB IC``).
+        The other meter's record (channels ``VA VB VC IA IB IC``).
     meter_id : str
-        The secondary meter.
+        The other meter.
     inception_index, fault_end_index : int, int | None
         Fault state in samples, from the locating meter's detection.
     nominal_hz : float
@@ -224,13 +234,25 @@ def sag_evidence(
     phasors = record_phasors(
         samples, float(record.sample_rate_hz), nominal_hz, inception_index, fault_end_index
     )
-    return SagEvidence(meter_id, np.abs(phasors.fault.v))
+    s_va = complex(np.sum(phasors.pre.v * np.conj(phasors.pre.i)))
+    return SagEvidence(meter_id, np.abs(phasors.fault.v)), LoadEvidence(meter_id, s_va)
+
+
+def sag_evidence(
+    record: Record,
+    meter_id: str,
+    inception_index: int,
+    fault_end_index: int | None,
+    nominal_hz: float,
+) -> SagEvidence:
+    """The voltage-sag part of :func:`peer_evidence`."""
+    return peer_evidence(record, meter_id, inception_index, fault_end_index, nominal_hz)[0]
 
 
 def with_evidence(
     net: object,
     located: RecordLocation,
-    evidence: Iterable[SagEvidence | OutageEvidence],
+    evidence: Iterable[SagEvidence | OutageEvidence | LoadEvidence],
     settings: LocatorSettings | None = None,
 ) -> RecordLocation:
     """Re-rank a located record with evidence gathered after its detection (same phasors).
