@@ -187,7 +187,9 @@ def test_feeder_head_node_locates_the_record_with_peer_evidence(
             running.agent.on_phasors(_report(1000 + 64 * k, sol.pre[meter].v, sol.pre[meter].i))
         for k in range(3, 6):
             running.agent.on_phasors(_report(1000 + 64 * k, sol.fault[meter].v, sol.fault[meter].i))
-    _spin_until(ros, lambda: len(runner.current_evidence()) == 2, "evidence of both secondaries")
+    _spin_until(
+        ros, lambda: len(runner.current_evidence()) == 4, "sags and pre-fault powers of both secondaries"
+    )
 
     # the detector announces the event before the record is written
     record_cfg = tmp_path / "records" / "MH1-event.cfg"

@@ -11,7 +11,7 @@ from sma3_grid.io import load_network
 from sma3_meter.agent.algorithms import FaultLocation
 from sma3_meter.detection import FaultDetected, classify_fault
 from sma3_meter.dsp import PhasorSample
-from sma3_meter.location import OutageEvidence, SagEvidence
+from sma3_meter.location import LoadEvidence, OutageEvidence, SagEvidence
 from sma3_sim.scenario import FaultScenario
 from sma3_sim.solver import solve
 
@@ -78,12 +78,16 @@ def test_feeder_head_locates_with_secondary_sag_data(
         np.testing.assert_allclose(sag["v_pu"], np.abs(sol.fault[meter].v) / V_NOMINAL, rtol=1e-9)
         assert sag["sample_index"] == 1000 + 128 * 5
 
-    # the head keeps the secondaries' data as locator evidence
-    wait_until(lambda: len(runner.current_evidence()) == 2, 5, "evidence of both secondaries")
+    # the head keeps the secondaries' data as locator evidence: fault-state sags, pre-fault powers
+    wait_until(lambda: len(runner.current_evidence()) == 4, 5, "evidence of both secondaries")
     evidence = runner.current_evidence()
-    assert all(isinstance(e, SagEvidence) for e in evidence)
-    assert [e.meter_id for e in evidence] == ["MS1", "MS2"]
-    np.testing.assert_allclose(evidence[0].v_mag, np.abs(sol.fault["MS1"].v), rtol=1e-9)
+    sags = [e for e in evidence if isinstance(e, SagEvidence)]
+    loads = [e for e in evidence if isinstance(e, LoadEvidence)]
+    assert [e.meter_id for e in sags] == ["MS1", "MS2"] and [e.meter_id for e in loads] == ["MS1", "MS2"]
+    np.testing.assert_allclose(sags[0].v_mag, np.abs(sol.fault["MS1"].v), rtol=1e-9)
+    for e in loads:
+        expected = complex(np.sum(sol.pre[e.meter_id].v * np.conj(sol.pre[e.meter_id].i)))
+        assert abs(e.s_va - expected) < 1e-6 * abs(expected)
 
     # the signal chain of the head reports the fault: located with the evidence, published
     pre, flt = sol.pre["MH1"], sol.fault["MH1"]

@@ -18,6 +18,7 @@ import pytest
 from sma3_grid.comtrade import write_comtrade
 from sma3_grid.io import load_network
 from sma3_grid.model import Network
+from sma3_meter.location import LoadEvidence, SagEvidence
 from sma3_rostest.runtime import require_ros
 from sma3_sim.scenario import FaultScenario
 from sma3_sim.solver import FaultSolution, solve
@@ -118,7 +119,15 @@ def test_fault_event_to_fault_location(
     # the secondary meters' fault-state voltages, stamped inside the fault window
     start = SamplingConfig().start_time
     inception = start + timedelta(seconds=0.5)
+    # and their pre-fault powers, stamped before it
+    pre_power = {m: solution.pre[m].v * np.conj(solution.pre[m].i) for m in ("MS1", "MS2")}
     for meter in ("MS1", "MS2"):
+        for k in range(3):
+            stamp = time_from_datetime(inception - timedelta(seconds=0.1 + 0.02 * k))
+            frame = _sag_frame(meter, np.abs(solution.pre[meter].v), stamp)
+            frame.p_w = [float(x) for x in pre_power[meter].real]
+            frame.q_var = [float(x) for x in pre_power[meter].imag]
+            frames.publish(frame)
         for k in range(3):
             stamp = time_from_datetime(inception + timedelta(seconds=0.1 + 0.02 * k))
             frames.publish(_sag_frame(meter, np.abs(solution.fault[meter].v), stamp))
@@ -126,8 +135,15 @@ def test_fault_event_to_fault_location(
     alarm.header.stamp = time_from_datetime(inception + timedelta(seconds=0.3))
     alarms.publish(alarm)
     _spin_until(
-        ros, lambda: len(locator._frames.get("MS2", ())) == 3 and "MS2" in locator._outages, "evidence"
+        ros, lambda: len(locator._frames.get("MS2", ())) == 6 and "MS2" in locator._outages, "evidence"
     )
+    gathered = locator._evidence("MH1", inception, 0.02)
+    loads = {e.meter_id: e.s_va for e in gathered if isinstance(e, LoadEvidence)}
+    sags = {e.meter_id for e in gathered if isinstance(e, SagEvidence)}
+    assert sags == {"MS1", "MS2"}
+    assert loads.keys() == {"MS1", "MS2"}
+    for meter, s_va in loads.items():
+        assert abs(s_va - complex(np.sum(pre_power[meter]))) < 1e-6 * abs(s_va)
 
     event = FaultEvent(event_id="MH1-test", meter_id="MH1", fault_type="AB", record_path=str(record_cfg))
     events.publish(event)

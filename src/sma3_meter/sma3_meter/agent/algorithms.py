@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,6 +44,7 @@ from sma3_meter.detection import (
 )
 from sma3_meter.dsp import PhasorSample
 from sma3_meter.location import (
+    LoadEvidence,
     LocationError,
     LocationResult,
     LocatorSettings,
@@ -270,8 +272,12 @@ class SagReporting(AlgorithmRunner):
         Nominal phase-to-ground voltage (V); default from the network's ``nominal_kv``.
 
     Transient reports (windows straddling an abrupt change) are skipped, so ``v_mag`` of ``start``
-    is a steady fault-state magnitude, usable as :class:`~sma3_meter.location.SagEvidence`.
+    is a steady fault-state magnitude, usable as :class:`~sma3_meter.location.SagEvidence`; its
+    ``pre_p_w`` / ``pre_q_var`` (mean three-phase power of the last ``PRE_REPORTS`` steady reports
+    before the sag) are usable as :class:`~sma3_meter.location.LoadEvidence`.
     """
+
+    PRE_REPORTS = 10
 
     def configure(self, parameters: Mapping[str, Any], context: AlgorithmContext) -> None:
         p = _Params(self.name, parameters)
@@ -284,6 +290,7 @@ class SagReporting(AlgorithmRunner):
         self.sags = 0
         self._start: tuple[float, int] | None = None
         self._lowest = np.full(3, np.inf)
+        self._pre_power: deque[complex] = deque(maxlen=self.PRE_REPORTS)
 
     def publications(self) -> set[str]:
         return {self.context.topics.sag(self.context.meter_id)}
@@ -291,6 +298,7 @@ class SagReporting(AlgorithmRunner):
     def _publish(
         self, state: Literal["start", "end"], mags: np.ndarray, index: int, duration: float | None
     ) -> None:
+        pre = complex(np.mean(self._pre_power)) if state == "start" and self._pre_power else None
         msg = SagMessage(
             meter_id=self.context.meter_id,
             time=self.context.now_iso(),
@@ -299,6 +307,8 @@ class SagReporting(AlgorithmRunner):
             v_pu=[float(x) for x in mags / self.nominal_v],
             duration_s=duration,
             sample_index=index,
+            pre_p_w=None if pre is None else pre.real,
+            pre_q_var=None if pre is None else pre.imag,
         )
         self.context.publish(self.context.topics.sag(self.context.meter_id), msg.model_dump_json())
 
@@ -315,6 +325,9 @@ class SagReporting(AlgorithmRunner):
                 self.sags += 1
                 log.info("%s: sag at sample %d, %s pu", self.name, sample.sample_index, np.round(pu, 3))
                 self._publish("start", mags, sample.sample_index, None)
+                self._pre_power.clear()
+            else:
+                self._pre_power.append(complex(np.sum(sample.p_w), np.sum(sample.q_var)))
             return
         self._lowest = np.minimum(self._lowest, mags)
         if float(pu.min()) >= self.recovery:
@@ -406,6 +419,7 @@ class _Evidence:
     received: float
     sag: SagEvidence | None = None
     outage: OutageEvidence | None = None
+    load: LoadEvidence | None = None
 
 
 @dataclass
@@ -517,21 +531,28 @@ class FaultLocation(AlgorithmRunner):
             # The 'start' magnitudes are the fault state; an 'end' only fills in a missed start.
             if msg.state == "start" or entry.sag is None:
                 entry.sag = SagEvidence(msg.meter_id, np.asarray(msg.v_mag, dtype=float))
+            if msg.state == "start" and msg.pre_p_w is not None and msg.pre_q_var is not None:
+                entry.load = LoadEvidence(msg.meter_id, complex(msg.pre_p_w, msg.pre_q_var))
         elif isinstance(msg, OutageMessage):
             if msg.kind == "restored":
                 entry.outage = None
             else:
                 entry.outage = OutageEvidence(msg.meter_id, outage=True)
 
-    def current_evidence(self, since: float | None = None) -> list[SagEvidence | OutageEvidence]:
-        """The latest sag and outage evidence of the peers (received at or after ``since``, s)."""
-        out: list[SagEvidence | OutageEvidence] = []
+    def current_evidence(
+        self, since: float | None = None
+    ) -> list[SagEvidence | OutageEvidence | LoadEvidence]:
+        """The latest sag, pre-fault power and outage evidence of the peers (received at or after
+        ``since``, s)."""
+        out: list[SagEvidence | OutageEvidence | LoadEvidence] = []
         for meter_id in sorted(self.evidence):
             entry = self.evidence[meter_id]
             if since is not None and entry.received < since:
                 continue
             if entry.sag is not None:
                 out.append(entry.sag)
+            if entry.load is not None:
+                out.append(entry.load)
             if entry.outage is not None:
                 out.append(entry.outage)
         return out
@@ -579,7 +600,7 @@ class FaultLocation(AlgorithmRunner):
         self,
         result: LocationResult,
         inception_index: int,
-        evidence: list[SagEvidence | OutageEvidence],
+        evidence: list[SagEvidence | OutageEvidence | LoadEvidence],
     ) -> LocationMessage:
         msg = LocationMessage(
             meter_id=self.context.meter_id,

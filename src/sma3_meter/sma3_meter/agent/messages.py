@@ -58,6 +58,15 @@ class SagMessage(_Message):
     v_pu: Magnitudes = Field(description="The same per unit of nominal phase-to-ground voltage.")
     duration_s: float | None = Field(None, ge=0.0, description="Sag length (s), for state 'end'.")
     sample_index: int | None = None
+    pre_p_w: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="State 'start': three-phase active power (W) into the measured line before the sag "
+        "(mean of the last steady reports); used by feeder-head locators to model the loads.",
+    )
+    pre_q_var: float | None = Field(
+        None, allow_inf_nan=False, description="State 'start': the same for reactive power (var)."
+    )
 
 
 class OutageMessage(_Message):

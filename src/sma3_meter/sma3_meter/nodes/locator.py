@@ -20,6 +20,10 @@ service_name : str
 sag_window_s : float
     Phasor frames of other meters stamped between inception + 2 cycles and inception + this many
     seconds are averaged into voltage-sag evidence (default 0.3).
+pre_window_s : float
+    Phasor frames of other meters stamped between inception - this many seconds and inception - 1
+    cycle are averaged into pre-fault power evidence (``P + jQ`` summed over the phases), which
+    scales the forecast loads below each of them (default 0.2).
 outage_window_s : float
     Outage alarms stamped between inception and inception + this many seconds count (default 10).
 record_wait_s : float
@@ -45,7 +49,7 @@ from sma3_grid.comtrade import ComtradeError, read_comtrade
 from sma3_grid.io import load_network
 from sma3_interfaces.msg import FaultEvent, FaultLocation, OutageAlarm, PhasorFrame
 from sma3_interfaces.srv import LocateFault
-from sma3_meter.location import LocationError, OutageEvidence, SagEvidence, evidence_meters
+from sma3_meter.location import LoadEvidence, LocationError, OutageEvidence, SagEvidence, evidence_meters
 from sma3_meter.location.pipeline import locate_record, with_evidence
 from sma3_meter.nodes.convert import datetime_from_time, fault_location_msg
 from sma3_meter.record_wait import RecordWait
@@ -70,6 +74,7 @@ class LocatorNode(Node):
         self.declare_parameter("outage_topic", "outage_alarm")
         self.declare_parameter("service_name", "locate_fault")
         self.declare_parameter("sag_window_s", 0.3)
+        self.declare_parameter("pre_window_s", 0.2)
         self.declare_parameter("outage_window_s", 10.0)
         self.declare_parameter("record_wait_s", 5.0)
         self.enabled = bool(self.get_parameter("enabled").value)
@@ -84,6 +89,7 @@ class LocatorNode(Node):
         if self.meter_id and self.meter_id not in self.net.meters:
             raise ValueError(f"locator: meter_id {self.meter_id!r} is not in network {self.net.info.name!r}")
         self.sag_window_s = float(self.get_parameter("sag_window_s").value)
+        self.pre_window_s = float(self.get_parameter("pre_window_s").value)
         self.outage_window_s = float(self.get_parameter("outage_window_s").value)
         self.record_wait_s = float(self.get_parameter("record_wait_s").value)
         # Events whose record is not on disk yet (the detector publishes at detection).
@@ -166,19 +172,24 @@ class LocatorNode(Node):
     # -- work -----------------------------------------------------------------------------------
     def _evidence(
         self, meter_id: str, inception: datetime, period_s: float
-    ) -> list[SagEvidence | OutageEvidence]:
-        out: list[SagEvidence | OutageEvidence] = []
+    ) -> list[SagEvidence | OutageEvidence | LoadEvidence]:
+        out: list[SagEvidence | OutageEvidence | LoadEvidence] = []
         start = inception + timedelta(seconds=2 * period_s)
         stop = inception + timedelta(seconds=self.sag_window_s)
+        pre_start = inception - timedelta(seconds=self.pre_window_s)
+        pre_stop = inception - timedelta(seconds=period_s)
         last = inception + timedelta(seconds=self.outage_window_s)
         for other in evidence_meters(self.net, meter_id):
-            frames = [
-                f.v_mag
-                for f in self._frames.get(other, ())
-                if not f.quality & _BAD_QUALITY and start <= datetime_from_time(f.header.stamp) <= stop
-            ]
-            if frames:
-                out.append(SagEvidence(other, np.mean(np.array(frames, dtype=float), axis=0)))
+            good = [f for f in self._frames.get(other, ()) if not f.quality & _BAD_QUALITY]
+            stamps = [datetime_from_time(f.header.stamp) for f in good]
+            sags = [f.v_mag for f, t in zip(good, stamps, strict=True) if start <= t <= stop]
+            if sags:
+                out.append(SagEvidence(other, np.mean(np.array(sags, dtype=float), axis=0)))
+            pre = [f for f, t in zip(good, stamps, strict=True) if pre_start <= t <= pre_stop]
+            if pre:
+                p_w = float(np.mean([np.sum(f.p_w) for f in pre]))
+                q_var = float(np.mean([np.sum(f.q_var) for f in pre]))
+                out.append(LoadEvidence(other, complex(p_w, q_var)))
             alarms = [
                 a
                 for a in self._outages.get(other, ())
