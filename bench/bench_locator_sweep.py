@@ -10,7 +10,7 @@ inception angle) for the feeder-head meter and every secondary meter of the feed
 
 The head record goes through the locator command's path (signal-chain detection, phasors,
 locator); the secondary meters' records give voltage-sag evidence over the same fault window and
-their pre-fault powers, which scale the forecast loads zone by zone (``peer_evidence``).
+their pre-fault powers, which scale the forecast loads zone by zone (``feeder_evidence``).
 
 Printed figures:
 
@@ -61,7 +61,7 @@ for _pkg in ("sma3_grid", "sma3_sim", "sma3_meter"):  # a source checkout withou
 
 from sma3_grid.io import load_network  # noqa: E402
 from sma3_meter.location import FAULT_TYPES, LocationResult, evidence_meters, locate  # noqa: E402
-from sma3_meter.location.pipeline import locate_record, peer_evidence, with_evidence  # noqa: E402
+from sma3_meter.location.pipeline import feeder_evidence, locate_record, with_evidence  # noqa: E402
 from sma3_sim.scenario import FaultScenario  # noqa: E402
 from sma3_sim.solver import Simulator, SolverError  # noqa: E402
 from sma3_sim.waveforms import SamplingConfig, synthesize, with_inception_angle  # noqa: E402
@@ -246,17 +246,11 @@ def run(n_cases: int, seed: int, network: str = "turin22") -> list[Case]:
         t_locate = time.perf_counter() - t0
 
         secondaries = evidence_meters(net, head)
-        sags = [
-            part
+        records = {
+            m: synthesize(net, solution, m, config, seed=seed * 100_000 + k + 7919 * (j + 1))
             for j, m in enumerate(secondaries)
-            for part in peer_evidence(
-                synthesize(net, solution, m, config, seed=seed * 100_000 + k + 7919 * (j + 1)),
-                m,
-                located.detection.inception_index,
-                located.detection.fault_end_index,
-                net.info.frequency_hz,
-            )
-        ]
+        }
+        sags = feeder_evidence(net, head, records, located.detection)
         t0 = time.perf_counter()
         with_sags = with_evidence(net, located, sags).result
         t_sag = time.perf_counter() - t0

@@ -14,6 +14,8 @@ from sma3_meter.location import (
     LocatorSettings,
     OutageEvidence,
     SagEvidence,
+    evidence_meters,
+    load_evidence_meters,
     locate,
 )
 from sma3_meter.location.feeder import measured_sequences
@@ -203,6 +205,14 @@ def test_load_evidence_sharpens_a_resistive_fault(zoned: Network) -> None:
     shared, zoned_error = error_m([]), error_m(_load_evidence(sol, ZONE_METERS))
     assert zoned_error < 0.5 * shared, (zoned_error, shared)
     assert zoned_error < 2.0
+
+
+def test_load_evidence_meters_measure_sections_of_the_feeder() -> None:
+    # M9 sits at B5 (below H) but measures the open tie line L9: its sags count, its power does not
+    net = _branched((Meter("M4", "B1", "L4", "secondary"), Meter("M9", "B5", "L9", "secondary")))
+    assert evidence_meters(net, "H") == ["M3", "M4", "M5", "M6", "M7", "M9"]
+    assert load_evidence_meters(net, "H") == ["M3", "M4", "M5", "M6", "M7"]
+    assert load_evidence_meters(net, "M4") == ["M5", "M7"]
 
 
 def test_load_evidence_bad_inputs_are_named(zoned: Network) -> None:

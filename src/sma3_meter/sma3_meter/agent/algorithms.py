@@ -51,6 +51,7 @@ from sma3_meter.location import (
     OutageEvidence,
     SagEvidence,
     feeder_model,
+    load_evidence_meters,
     locate,
 )
 from sma3_meter.location.pipeline import RecordLocation, locate_record
@@ -471,6 +472,8 @@ class FaultLocation(AlgorithmRunner):
         below = set(model.section_of_bus) | {model.root_bus}
         #: Meters of the network on the feeder below this one: the peers whose reports can be used.
         self.locatable = {m.meter_id for m in net.meters.values() if m.bus_id in below} - {context.meter_id}
+        #: Those whose pre-fault power models the loads (they measure a section of the feeder).
+        self.loadable = set(load_evidence_meters(net, context.meter_id))
         self.peers &= self.locatable
         self.evidence = {m: e for m, e in self.evidence.items() if m in self.locatable}
 
@@ -531,7 +534,12 @@ class FaultLocation(AlgorithmRunner):
             # The 'start' magnitudes are the fault state; an 'end' only fills in a missed start.
             if msg.state == "start" or entry.sag is None:
                 entry.sag = SagEvidence(msg.meter_id, np.asarray(msg.v_mag, dtype=float))
-            if msg.state == "start" and msg.pre_p_w is not None and msg.pre_q_var is not None:
+            if (
+                msg.state == "start"
+                and msg.meter_id in self.loadable
+                and msg.pre_p_w is not None
+                and msg.pre_q_var is not None
+            ):
                 entry.load = LoadEvidence(msg.meter_id, complex(msg.pre_p_w, msg.pre_q_var))
         elif isinstance(msg, OutageMessage):
             if msg.kind == "restored":

@@ -16,6 +16,7 @@ from .locator import (
     SagEvidence,
     evidence_meters,
     feeder_model,
+    load_evidence_meters,
     locate,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "SagEvidence",
     "evidence_meters",
     "feeder_model",
+    "load_evidence_meters",
     "locate",
 ]

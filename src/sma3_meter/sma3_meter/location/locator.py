@@ -81,6 +81,7 @@ __all__ = [
     "SagEvidence",
     "evidence_meters",
     "feeder_model",
+    "load_evidence_meters",
     "locate",
 ]
 
@@ -633,6 +634,22 @@ def evidence_meters(net: object, meter_id: str) -> list[str]:
         for m in net.meters.values()  # type: ignore[attr-defined]
         if m.meter_id != meter_id and m.bus_id in model.section_of_bus
     )
+
+
+def load_evidence_meters(net: object, meter_id: str) -> list[str]:
+    """Meters whose pre-fault power (:class:`LoadEvidence`) can model the loads below ``meter_id``.
+
+    Those of :func:`evidence_meters` whose measured line is a section of the feeder below the
+    locating meter, with the meter at one of its ends (not, e.g., a meter on an open tie line).
+    """
+    model = feeder_model(net, meter_id)
+    meters = net.meters  # type: ignore[attr-defined]
+    out = []
+    for m in evidence_meters(net, meter_id):
+        k = model.index.get(meters[m].line_id)
+        if k is not None and meters[m].bus_id in (model.up_bus[k], model.down_bus[k]):
+            out.append(m)
+    return out
 
 
 def _check_evidence(

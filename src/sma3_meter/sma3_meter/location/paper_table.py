@@ -9,7 +9,8 @@ middle of sections A-F and at 20 % and 80 % of section G; 1 s records (0.5 s bef
 
 The lab had one meter; our infrastructure also has 3-SMAs at secondary substations. Their records
 of the same event (same sampling chain) give voltage-sag evidence that re-ranks sections the head
-meter alone cannot tell apart (laterals at the same electrical distance). The table shows whether
+meter alone cannot tell apart (laterals at the same electrical distance), and pre-fault powers that
+refine the load model (:func:`sma3_meter.location.pipeline.feeder_evidence`). The table shows whether
 the head meter alone already ranked the faulted section first (``head`` column); ``--head-only``
 reports the strict one-meter protocol.
 
@@ -39,7 +40,7 @@ from sma3_sim.solver import Simulator
 from sma3_sim.waveforms import SamplingConfig, synthesize, with_inception_angle
 
 from .locator import evidence_meters
-from .pipeline import locate_record, sag_evidence, with_evidence
+from .pipeline import feeder_evidence, locate_record, with_evidence
 
 __all__ = ["PAPER_TABLE_II", "PaperRow", "main", "paper_cases", "run_table"]
 
@@ -126,7 +127,7 @@ def run_table(
     load_spread : float
         Relative standard deviation of each actual load around the forecast (0: the forecast).
     head_only : bool
-        Rank with the feeder-head record only (no sag evidence from the secondary meters).
+        Rank with the feeder-head record only (no evidence from the secondary meters).
     """
     meter_id = PAPER_FEEDER_HEAD_METER
     sim = Simulator(net)
@@ -143,18 +144,12 @@ def run_table(
         located = locate_record(net, record, meter_id)
         result = located.result
         if not head_only and secondaries:
-            det = located.detection
-            sags = [
-                sag_evidence(
-                    synthesize(net, solution, m, config, seed=seed + k + 1000 * (j + 1)),
-                    m,
-                    det.inception_index,
-                    det.fault_end_index,
-                    net.info.frequency_hz,
-                )
+            records = {
+                m: synthesize(net, solution, m, config, seed=seed + k + 1000 * (j + 1))
                 for j, m in enumerate(secondaries)
-            ]
-            result = with_evidence(net, located, sags).result
+            }
+            evidence = feeder_evidence(net, meter_id, records, located.detection)
+            result = with_evidence(net, located, evidence).result
         length = net.lines[line_id].length_km
         xs = net.distance_km(head_bus, net.upstream_bus(line_id)) + position * length
         best = result.best
@@ -227,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--network", default="turin22", help="network (default: the shipped turin22)")
     parser.add_argument(
-        "--head-only", action="store_true", help="strict lab protocol: no sag evidence from secondary meters"
+        "--head-only", action="store_true", help="strict lab protocol: no evidence from secondary meters"
     )
     args = parser.parse_args(argv)
     if args.seed < 0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +25,22 @@ from sma3_meter.detection import FaultCleared, FaultDetected, SignalChain
 from sma3_meter.dsp import samples_per_cycle
 
 from .feeder import LocationError
-from .locator import LoadEvidence, LocationResult, LocatorSettings, OutageEvidence, SagEvidence, locate
+from .locator import (
+    LoadEvidence,
+    LocationResult,
+    LocatorSettings,
+    OutageEvidence,
+    SagEvidence,
+    load_evidence_meters,
+    locate,
+)
 from .record import RecordPhasors, record_phasors, record_samples
 
 __all__ = [
     "Detection",
     "RecordLocation",
     "detect_fault",
+    "feeder_evidence",
     "locate_record",
     "peer_evidence",
     "sag_evidence",
@@ -236,6 +245,41 @@ def peer_evidence(
     )
     s_va = complex(np.sum(phasors.pre.v * np.conj(phasors.pre.i)))
     return SagEvidence(meter_id, np.abs(phasors.fault.v)), LoadEvidence(meter_id, s_va)
+
+
+def feeder_evidence(
+    net: object, meter_id: str, records: Mapping[str, Record], detection: Detection
+) -> list[SagEvidence | LoadEvidence]:
+    """Evidence of the other meters' records of the event located by ``meter_id``.
+
+    Sag magnitudes of every record (:func:`peer_evidence`) and the pre-fault powers of the meters
+    that measure a section of the feeder (:func:`.locator.load_evidence_meters`).
+
+    Parameters
+    ----------
+    net : sma3_grid.model.Network
+        Network description.
+    meter_id : str
+        Locating meter.
+    records : mapping meter_id -> Record
+        Records of other meters on the feeder (e.g. of :func:`.locator.evidence_meters`).
+    detection : Detection
+        Fault window found in the locating meter's record.
+    """
+    loadable = set(load_evidence_meters(net, meter_id))
+    out: list[SagEvidence | LoadEvidence] = []
+    for other, record in records.items():
+        sag, load = peer_evidence(
+            record,
+            other,
+            detection.inception_index,
+            detection.fault_end_index,
+            float(net.info.frequency_hz),  # type: ignore[attr-defined]
+        )
+        out.append(sag)
+        if other in loadable:
+            out.append(load)
+    return out
 
 
 def sag_evidence(

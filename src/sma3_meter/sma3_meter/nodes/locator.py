@@ -49,7 +49,14 @@ from sma3_grid.comtrade import ComtradeError, read_comtrade
 from sma3_grid.io import load_network
 from sma3_interfaces.msg import FaultEvent, FaultLocation, OutageAlarm, PhasorFrame
 from sma3_interfaces.srv import LocateFault
-from sma3_meter.location import LoadEvidence, LocationError, OutageEvidence, SagEvidence, evidence_meters
+from sma3_meter.location import (
+    LoadEvidence,
+    LocationError,
+    OutageEvidence,
+    SagEvidence,
+    evidence_meters,
+    load_evidence_meters,
+)
 from sma3_meter.location.pipeline import locate_record, with_evidence
 from sma3_meter.nodes.convert import datetime_from_time, fault_location_msg
 from sma3_meter.record_wait import RecordWait
@@ -179,6 +186,7 @@ class LocatorNode(Node):
         pre_start = inception - timedelta(seconds=self.pre_window_s)
         pre_stop = inception - timedelta(seconds=period_s)
         last = inception + timedelta(seconds=self.outage_window_s)
+        loadable = set(load_evidence_meters(self.net, meter_id))
         for other in evidence_meters(self.net, meter_id):
             good = [f for f in self._frames.get(other, ()) if not f.quality & _BAD_QUALITY]
             stamps = [datetime_from_time(f.header.stamp) for f in good]
@@ -186,7 +194,7 @@ class LocatorNode(Node):
             if sags:
                 out.append(SagEvidence(other, np.mean(np.array(sags, dtype=float), axis=0)))
             pre = [f for f, t in zip(good, stamps, strict=True) if pre_start <= t <= pre_stop]
-            if pre:
+            if pre and other in loadable:
                 p_w = float(np.mean([np.sum(f.p_w) for f in pre]))
                 q_var = float(np.mean([np.sum(f.q_var) for f in pre]))
                 out.append(LoadEvidence(other, complex(p_w, q_var)))
