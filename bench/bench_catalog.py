@@ -8,7 +8,9 @@ registry core), then for ``--duration`` seconds:
 - heartbeats: every device publishes a DeviceStatus every ``--interval`` s on its status topic
   (a few MQTT connections publish on behalf of many device ids, evenly spread in time);
 - queries: ``GET /api/v1/devices`` with random filters (feeder, role, algorithm, alive; limit 100)
-  at ``--query-rate`` requests/s from a few client threads;
+  at ``--query-rate`` requests/s, issued on schedule (open loop) by one asyncio client in its own
+  process (client threads sharing a process with the MQTT listener would add their own GIL waits
+  to the measured latency);
 - expiry probes: ``--probes`` extra devices that never heartbeat, with TTLs spread over the run;
   their ``expired`` events are received on the MQTT events topic.
 
@@ -24,16 +26,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
-import queue
 import random
 import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -115,28 +116,51 @@ def heartbeat_publisher(
         client.disconnect()
 
 
-def query_worker(
-    base: str, jobs: queue.Queue[float | None], latencies: list[float], errors: list[str]
-) -> None:
-    rng = random.Random(threading.get_ident())
-    with httpx.Client(base_url=base, timeout=10) as client:
-        while True:
-            job = jobs.get()
-            if job is None:
-                return
-            params: dict[str, str | int] = {"limit": 100, "feeder": rng.choice(FEEDERS)}
-            pick = rng.random()
-            if pick < 0.3:
-                params["role"] = rng.choice(["feeder_head", "secondary"])
-            elif pick < 0.6:
-                params["algorithm"] = rng.choice(["sag_report", "fault_location"])
-            elif pick < 0.8:
-                params["alive"] = "true"
+def query_params(rng: random.Random) -> dict[str, str | int]:
+    """Filters of one list query: a feeder, and often a role, an algorithm or ``alive``."""
+    params: dict[str, str | int] = {"limit": 100, "feeder": rng.choice(FEEDERS)}
+    pick = rng.random()
+    if pick < 0.3:
+        params["role"] = rng.choice(["feeder_head", "secondary"])
+    elif pick < 0.6:
+        params["algorithm"] = rng.choice(["sag_report", "fault_location"])
+    elif pick < 0.8:
+        params["alive"] = "true"
+    return params
+
+
+async def query_load(
+    base: str, rate: float, duration_s: float, seed: int
+) -> tuple[list[tuple[float, float]], list[str]]:
+    """Issue ``rate`` list queries per second for ``duration_s`` s, each at its scheduled instant
+    (concurrently when responses are slow); returns (start s from the first query, latency s) of
+    each query and the error lines."""
+    rng = random.Random(seed)
+    latencies: list[tuple[float, float]] = []
+    errors: list[str] = []
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+
+        async def one(params: dict[str, str | int]) -> None:
             t0 = time.perf_counter()
-            r = client.get("/api/v1/devices", params=params)
-            latencies.append(time.perf_counter() - t0)
+            r = await client.get("/api/v1/devices", params=params)
+            latencies.append((t0 - start, time.perf_counter() - t0))
             if r.status_code != 200:
                 errors.append(f"{r.status_code} {r.text[:200]}")
+
+        tasks = []
+        start = time.perf_counter()
+        for k in range(int(rate * duration_s)):
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(query_params(rng))))
+        await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def query_client(base: str, rate: float, duration_s: float, seed: int, results: Any) -> None:
+    """Run :func:`query_load` (in its own process) and put (latencies, errors) on ``results``."""
+    results.put(asyncio.run(query_load(base, rate, duration_s, seed)))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -155,6 +179,7 @@ def main() -> int:
     p.add_argument("--publishers", type=int, default=4, help="MQTT connections publishing heartbeats")
     p.add_argument("--probes", type=int, default=40, help="devices left to expire during the run")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--latencies", type=Path, help="write 'start_s,latency_s' of each query to this CSV")
     args = p.parse_args()
     duration = min(max(args.duration, 5.0), 600.0)
     random.seed(args.seed)
@@ -248,29 +273,20 @@ def main() -> int:
             )
             for k in range(args.publishers)
         ]
-        latencies: list[float] = []
-        errors: list[str] = []
-        jobs: queue.Queue[float | None] = queue.Queue()
-        workers = [
-            threading.Thread(target=query_worker, args=(base, jobs, latencies, errors), daemon=True)
-            for _ in range(4)
-        ]
+        results = mp.Queue()
+        client = mp.Process(
+            target=query_client, args=(base, args.query_rate, duration, args.seed, results), daemon=True
+        )
         for proc in publishers:
             proc.start()
-        for t in workers:
-            t.start()
         t_start = time.monotonic()
-        issued = 0
-        while (elapsed := time.monotonic() - t_start) < duration:
-            while issued < elapsed * args.query_rate:
-                jobs.put(time.monotonic())
-                issued += 1
-            time.sleep(0.002)
+        client.start()
+        timed, errors = results.get(timeout=duration + 120)
+        latencies = [latency for _start, latency in timed]
+        if args.latencies is not None:
+            args.latencies.write_text("".join(f"{t:.4f},{lat:.5f}\n" for t, lat in timed))
+        client.join(timeout=30)
         stop.set()
-        for _ in workers:
-            jobs.put(None)
-        for t in workers:
-            t.join(timeout=30)
         for proc in publishers:
             proc.join(timeout=30)
         measured_s = time.monotonic() - t_start

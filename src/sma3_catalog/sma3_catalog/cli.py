@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic-prefix", default="sma3/mgmt", help="Management topic prefix.")
     p.add_argument("--default-ttl", type=float, default=60.0, help="Default registration TTL (s).")
     p.add_argument("--offline-grace", type=float, default=5.0, help="Seconds listed after going offline.")
+    p.add_argument(
+        "--index-poll",
+        type=float,
+        default=0.1,
+        help="Seconds between replays of the event log into the device list index (writes by other "
+        "instances on the same database are listed within about this); 0 replays before every list query.",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -107,14 +114,15 @@ def settings_from_args(args: argparse.Namespace) -> CatalogSettings:
             certfile=args.mqtt_certfile,
             keyfile=args.mqtt_keyfile,
         )
-    if args.default_ttl <= 0 or args.offline_grace < 0:
-        raise ConfigError("--default-ttl must be > 0 and --offline-grace >= 0")
+    if args.default_ttl <= 0 or args.offline_grace < 0 or args.index_poll < 0:
+        raise ConfigError("--default-ttl must be > 0, --offline-grace and --index-poll >= 0")
     settings = CatalogSettings(
         db_url=args.db,
         mqtt=mqtt,
         topic_prefix=args.topic_prefix,
         default_ttl_s=args.default_ttl,
         offline_grace_s=args.offline_grace,
+        index_poll_s=args.index_poll,
     )
     if args.config_dir is not None:
         load_config_dir(settings, args.config_dir)
@@ -152,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(settings.tokens) == 0:
         logging.getLogger("sma3_catalog").warning("no tokens configured: every write will be refused (401)")
     uvicorn.run(
-        create_app(service),
+        create_app(service, freeze_gc=True),
         host=args.host,
         port=args.port,
         ssl_certfile=args.ssl_certfile,

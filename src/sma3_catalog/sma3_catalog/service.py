@@ -60,6 +60,12 @@ class CatalogSettings:
         Longest sleep of the expiry loop (s); expiry lag stays below this plus one sweep.
     sse_keepalive_s
         Idle interval (s) after which the event stream sends a comment line.
+    index_poll_s
+        Interval (s) at which a background thread replays the event log into the registry's device
+        index, so that writes by other instances sharing the database appear in ``GET /devices``
+        within about this time (this instance's own writes appear at once). A list query replays
+        by itself when the last replay is older than ten intervals (e.g. the poller is failing).
+        0: no poller, every list query replays first (no SQL-free list path).
     """
 
     db_url: str
@@ -74,6 +80,7 @@ class CatalogSettings:
     offline_grace_s: float = 5.0
     expiry_poll_s: float = 0.2
     sse_keepalive_s: float = 15.0
+    index_poll_s: float = 0.1
 
     def resolved_brokers(self) -> tuple[list[BrokerInfo], dict[str, str]]:
         """Brokers and default names, derived from ``mqtt`` when not configured explicitly."""
@@ -165,8 +172,13 @@ class CatalogService:
         self.settings = settings
         self.engine = make_engine(settings.db_url)
         self.topics = Topics(settings.topic_prefix)
+        if settings.index_poll_s < 0:
+            raise ValueError(f"index_poll_s must be >= 0, got {settings.index_poll_s}")
         self.registry = Registry(
-            self.engine, default_ttl_s=settings.default_ttl_s, offline_grace_s=settings.offline_grace_s
+            self.engine,
+            default_ttl_s=settings.default_ttl_s,
+            offline_grace_s=settings.offline_grace_s,
+            index_max_age_s=10 * settings.index_poll_s,
         )
         self.configs = ConfigStore(self.engine)
         brokers, defaults = settings.resolved_brokers()
@@ -184,6 +196,7 @@ class CatalogService:
         )
         self._stop = threading.Event()
         self._expiry_thread: threading.Thread | None = None
+        self._index_thread: threading.Thread | None = None
         #: Incremented after every committed event; the SSE endpoint watches it.
         self.event_counter = 0
         self.registry.add_listener(self._count_event)
@@ -226,6 +239,26 @@ class CatalogService:
             wait = poll if nxt is None else min(poll, max(nxt - time.time(), 0.0))
             self._stop.wait(wait)
 
+    def _index_loop(self) -> None:
+        failing = False
+        last_error_log = -1e9
+        while not self._stop.wait(self.settings.index_poll_s):
+            try:
+                self.registry.sync_index()
+                if failing:
+                    log.info("device index replays work again")
+                    failing = False
+            except Exception:
+                # A database outage must not end the poller: the first failure is logged with its
+                # traceback, then one line a minute; list queries replay by themselves meanwhile.
+                if not failing:
+                    log.exception("device index replay failed")
+                    last_error_log = time.monotonic()
+                elif time.monotonic() - last_error_log > 60:
+                    log.error("device index replays still failing")
+                    last_error_log = time.monotonic()
+                failing = True
+
     def start(self) -> None:
         """Load the device index, start the expiry loop and (when configured) the MQTT link."""
         try:
@@ -237,6 +270,9 @@ class CatalogService:
         self._stop.clear()
         self._expiry_thread = threading.Thread(target=self._expiry_loop, name="catalog-expiry", daemon=True)
         self._expiry_thread.start()
+        if self.settings.index_poll_s > 0:
+            self._index_thread = threading.Thread(target=self._index_loop, name="catalog-index", daemon=True)
+            self._index_thread.start()
         if self.mqtt is not None:
             self.mqtt.start()
 
@@ -245,7 +281,8 @@ class CatalogService:
         self._stop.set()
         if self.mqtt is not None:
             self.mqtt.stop()
-        if self._expiry_thread is not None:
-            self._expiry_thread.join(timeout=10)
-            self._expiry_thread = None
+        for thread in (self._expiry_thread, self._index_thread):
+            if thread is not None:
+                thread.join(timeout=10)
+        self._expiry_thread = self._index_thread = None
         self.engine.dispose()

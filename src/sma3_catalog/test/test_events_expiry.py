@@ -83,16 +83,37 @@ def test_refresh_postpones_expiry(catalog: RunningCatalog) -> None:
         assert c.get("/devices/M2").status_code == 404
 
 
+def listed_ids(client: httpx.Client, want: list[str], within_s: float) -> list[str]:
+    """Ids listed by ``GET /devices``, asked again until they are ``want`` or ``within_s`` passed."""
+    deadline = time.monotonic() + within_s
+    while True:
+        ids = [d["id"] for d in client.get("/devices").json()]
+        if ids == want or time.monotonic() > deadline:
+            return ids
+        time.sleep(0.02)
+
+
 def test_two_instances_share_postgres_expiry_once(catalog_factory: CatalogFactory, postgres_url: str) -> None:
-    """Several catalogs on one PostgreSQL database: each expiry is reported exactly once."""
+    """Several catalogs on one PostgreSQL database: each lists the other's writes within its index
+    poll interval (its own at once), and each expiry is reported exactly once."""
     a = catalog_factory(postgres_url)
     b = catalog_factory(postgres_url)
     stream_a = SseReader(a.api + "/events")
     try:
         with a.client() as ca, b.client() as cb:
+            cb.put("/devices/M1", json=registration())
+            assert listed_ids(cb, ["M1"], within_s=0) == ["M1"], "own write listed at once"
+            assert listed_ids(ca, ["M1"], within_s=0.5) == ["M1"]
+            ca.patch("/devices/M1", json={"grid": {"feeder": "L3"}})
+            deadline = time.monotonic() + 0.5
+            while cb.get("/devices", params={"feeder": "L3"}).json() == [] and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert [d["id"] for d in cb.get("/devices", params={"feeder": "L3"}).json()] == ["M1"]
+            ca.delete("/devices/M1")
+            assert listed_ids(cb, [], within_s=0.5) == []
             for i in range(6):
                 (ca if i % 2 else cb).put(f"/devices/D{i}", json=registration(ttl=0.5))
-            assert len(cb.get("/devices").json()) == 6
+            assert listed_ids(cb, [f"D{i}" for i in range(6)], within_s=0.5) == [f"D{i}" for i in range(6)]
             for i in range(6):
                 stream_a.wait_for(lambda m, i=i: m.event == "expired" and m.data["device_id"] == f"D{i}")
             time.sleep(0.5)
@@ -109,7 +130,12 @@ def test_database_outage_gives_503(catalog_factory: CatalogFactory, postgres_clu
     with running.client() as c:
         assert c.put("/devices/M2", json=registration()).status_code == 201
         postgres_cluster.drop_database(url.rsplit("/", 1)[1])
+        # the list is served from the device index until its last replay is 10 poll intervals old
+        deadline = time.monotonic() + 10 * running.service.settings.index_poll_s + 1.0
         r = c.get("/devices")
+        while r.status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            r = c.get("/devices")
         assert r.status_code == 503 and "database unavailable" in r.json()["detail"]
         assert c.put("/devices/M2", json=registration()).status_code == 503
     health = httpx.get(running.url + "/healthz")
