@@ -207,6 +207,19 @@ def test_load_evidence_sharpens_a_resistive_fault(zoned: Network) -> None:
     assert zoned_error < 2.0
 
 
+def test_implausible_load_evidence_is_left_out_and_reported(zoned: Network) -> None:
+    sol = Simulator(zoned).solve(FaultScenario("L7", 0.4, "AG", 5.0, 5.0, load_spread=0.3, seed=5))
+    good = _load_evidence(sol, ZONE_METERS)
+    # M4's current transformer connected the wrong way round: its power comes with the wrong sign
+    flipped = [LoadEvidence(e.meter_id, -e.s_va) if e.meter_id == "M4" else e for e in good]
+    without = [e for e in good if e.meter_id != "M4"]
+    result = locate(zoned, "H", sol.pre["H"], sol.fault["H"], "AG", evidence=flipped)
+    reference = locate(zoned, "H", sol.pre["H"], sol.fault["H"], "AG", evidence=without)
+    assert result.rejected_evidence == ("M4",)
+    assert reference.rejected_evidence == ()
+    assert result.candidates == reference.candidates
+
+
 def test_load_evidence_meters_measure_sections_of_the_feeder() -> None:
     # M9 sits at B5 (below H) but measures the open tie line L9: its sags count, its power does not
     net = _branched((Meter("M4", "B1", "L4", "secondary"), Meter("M9", "B5", "L9", "secondary")))

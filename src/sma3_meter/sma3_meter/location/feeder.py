@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -29,6 +29,7 @@ import numpy as np
 from sma3_meter.dsp.sequence import from_sequence, sequence_components
 
 __all__ = [
+    "ZONE_SCALE_LIMITS",
     "FeederModel",
     "FeederState",
     "LocationError",
@@ -39,6 +40,10 @@ __all__ = [
 ]
 
 PROTECTIVE_KINDS = frozenset({"breaker", "recloser"})
+
+#: Range of the active-power factor a zone's forecast loads may take from another meter's measured
+#: pre-fault power; outside it the measurement is not used (:meth:`FeederModel.estimate_loads`).
+ZONE_SCALE_LIMITS = (-0.2, 5.0)
 
 
 class LocationError(ValueError):
@@ -112,11 +117,14 @@ class PowerFlow:
     s_va : complex
         Three-phase complex power ``P + jQ`` flowing from the meter's bus into the section, in VA
         (negative real part at a downstream-end meter of a load-carrying section).
+    meter_id : str
+        The measuring meter (for reports).
     """
 
     section: int
     at_downstream_end: bool
     s_va: complex
+    meter_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,9 @@ class FeederState:
     load_scale : complex
         ``kp + j kq``: total active and reactive load of the model over the forecast totals (the
         single factor applied to every load when only the locating meter's power is known).
+    rejected : tuple[PowerFlow, ...]
+        Measured powers left out because the forecast loads below them would need an implausible
+        factor (:data:`ZONE_SCALE_LIMITS`; e.g. a current transformer connected the wrong way round).
     """
 
     load_y: np.ndarray
@@ -143,6 +154,7 @@ class FeederState:
     input_y: np.ndarray
     transfer: np.ndarray
     load_scale: complex
+    rejected: tuple[PowerFlow, ...] = ()
 
 
 class FeederModel:
@@ -277,7 +289,7 @@ class FeederModel:
         s = complex(s_va)
         if not (math.isfinite(s.real) and math.isfinite(s.imag)):
             raise LocationError(f"pre-fault power of meter {meter_id!r} is not finite")
-        return PowerFlow(k, meter.bus_id == self.down_bus[k], s)
+        return PowerFlow(k, meter.bus_id == self.down_bus[k], s, meter_id)
 
     def _zones(self, flows: list[PowerFlow]) -> np.ndarray:
         """(S,) index into ``flows`` of the innermost measurement above each section's load."""
@@ -377,6 +389,8 @@ class FeederModel:
             voltage (False).
         flows : sequence of PowerFlow
             Pre-fault powers measured by other meters below the locating one (:meth:`power_flow`).
+            A measurement asking for an active-power factor outside :data:`ZONE_SCALE_LIMITS` for
+            its zone is left out (listed in :attr:`FeederState.rejected`) and the model refitted.
         iterations : int
             Most fixed-point iterations (one zone converges in 3-4, nested zones in a few more).
         """
@@ -394,6 +408,7 @@ class FeederModel:
         q_zone = np.bincount(owner, weights=base.imag, minlength=len(measured))
         kp = np.ones(len(measured))
         kq = np.ones(len(measured))
+        wanted = np.ones(len(measured))  # unclamped active-power factor asked by each measurement
         scaled = actual_va is None and float(np.sum(np.abs(base))) > 0.0
         v_mag = np.full(n, self.v_phase_nominal if at_nominal_voltage else abs(v1))
         parent = self.parent.tolist()
@@ -423,12 +438,19 @@ class FeederModel:
                         s_model = 3.0 * abs(v_up[k]) ** 2 * input_1[k].conjugate()
                         s_meas = flow.s_va
                     target = s_meas - (s_model - setpoint[m])
-                    kp[m] = max(target.real / p_zone[m], 0.0) if p_zone[m] > 0.0 else 1.0
+                    wanted[m] = target.real / p_zone[m] if p_zone[m] > 0.0 else 1.0
+                    kp[m] = max(wanted[m], 0.0)
                     kq[m] = target.imag / q_zone[m] if abs(q_zone[m]) > 0.05 * abs(s_zone) else kp[m]
             if not at_nominal_voltage:
                 v_mag = np.abs(np.array(v_down))
             elif float(np.sum(np.abs(kp - previous[0]) + np.abs(kq - previous[1]))) < 1e-12:
                 break
+        lo, hi = ZONE_SCALE_LIMITS
+        bad = [m for m in range(1, len(measured)) if not lo <= wanted[m] <= hi]
+        if bad:
+            kept = [f for m, f in enumerate(measured[1:], start=1) if m not in bad]
+            state = self.estimate_loads(v_pre_seq, i_pre_seq, actual_va, at_nominal_voltage, kept, iterations)
+            return replace(state, rejected=state.rejected + tuple(measured[m] for m in bad))
         load_va = base.real * kp[owner] + 1j * base.imag * kq[owner]
         load_y = self.load_admittance(load_va, v_mag)[:, None] * self.zero_factor[None, :]
         bus_y, input_y, transfer = self.ladder(load_y)

@@ -213,13 +213,17 @@ class LocationResult:
     candidates : tuple[Candidate, ...]
         Feasible positions, best first; empty when no section explains the measurement.
     load_scale : complex
-        ``kp + j kq`` applied to the forecast loads (1 when actual loads were given).
+        ``kp + j kq``: modelled over forecast total load (1 when actual loads were given).
+    rejected_evidence : tuple[str, ...]
+        Meters whose :class:`LoadEvidence` was not used: it asked for an implausible load factor
+        below them (see :data:`.feeder.ZONE_SCALE_LIMITS`).
     """
 
     meter_id: str
     fault_type: str
     candidates: tuple[Candidate, ...]
     load_scale: complex
+    rejected_evidence: tuple[str, ...] = ()
 
     @property
     def best(self) -> Candidate | None:
@@ -793,4 +797,5 @@ def locate(
             )
         )
     candidates.sort(key=lambda c: (-c.score, c.residual_ohm, c.distance_from_meter_km))
-    return LocationResult(meter_id, ft, tuple(candidates), state.load_scale)
+    rejected = tuple(sorted(f.meter_id for f in state.rejected))
+    return LocationResult(meter_id, ft, tuple(candidates), state.load_scale, rejected)
