@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sma3_catalog.models import Device
@@ -93,11 +93,18 @@ class IndexEntry:
 
     def refreshed(self, expires: float, last_heartbeat: float) -> IndexEntry:
         """This entry after a heartbeat that changed only ``expires`` and ``last_heartbeat`` (s)."""
-        return replace(
-            self,
-            expires=expires,
-            last_heartbeat=last_heartbeat,
-            text=self.render(self.head, expires, last_heartbeat),
+        # positional construction: several times faster than dataclasses.replace (once per heartbeat)
+        return IndexEntry(
+            self.device_id,
+            self.role,
+            self.feeder,
+            self.alive,
+            self.algorithms,
+            self.head,
+            expires,
+            last_heartbeat,
+            self.event_id,
+            self.render(self.head, expires, last_heartbeat),
         )
 
 
