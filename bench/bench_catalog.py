@@ -90,13 +90,16 @@ def metric(text: str, name: str, labels: str = "") -> float:
 
 
 def heartbeat_publisher(
-    host: str, port: int, ids: list[str], interval_s: float, stop: Any, counter: Any
+    host: str, port: int, ids: list[str], interval_s: float, stop: Any, counter: Any, ready: Any, go: Any
 ) -> None:
-    """Publish each id's heartbeat once per ``interval_s`` (run in its own process)."""
+    """Publish each id's heartbeat once per ``interval_s`` (run in its own process) from the
+    moment ``go`` is set; sets ``ready`` once connected."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.max_queued_messages_set(0)
     client.connect(host, port, keepalive=60)
     client.loop_start()
+    ready.set()
+    go.wait()
     # steady state: the status repeats what the record says, so each heartbeat only refreshes expiry
     payload = json.dumps({"state": "online", "config_version": 1})
     n = len(ids)
@@ -130,15 +133,18 @@ def query_params(rng: random.Random) -> dict[str, str | int]:
 
 
 async def query_load(
-    base: str, rate: float, duration_s: float, seed: int
+    base: str, rate: float, duration_s: float, seed: int, ready: Any, go: Any
 ) -> tuple[list[tuple[float, float]], list[str]]:
-    """Issue ``rate`` list queries per second for ``duration_s`` s, each at its scheduled instant
-    (concurrently when responses are slow); returns (start s from the first query, latency s) of
-    each query and the error lines."""
+    """Issue ``rate`` list queries per second for ``duration_s`` s from the moment ``go`` is set
+    (``ready`` is set before waiting), each at its scheduled instant (concurrently when responses
+    are slow); returns (start s from the first query, latency s) of each query and the error
+    lines."""
     rng = random.Random(seed)
     latencies: list[tuple[float, float]] = []
     errors: list[str] = []
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        ready.set()
+        go.wait()  # nothing else runs on this loop yet
 
         async def one(params: dict[str, str | int]) -> None:
             t0 = time.perf_counter()
@@ -158,9 +164,11 @@ async def query_load(
     return latencies, errors
 
 
-def query_client(base: str, rate: float, duration_s: float, seed: int, results: Any) -> None:
+def query_client(
+    base: str, rate: float, duration_s: float, seed: int, results: Any, ready: Any, go: Any
+) -> None:
     """Run :func:`query_load` (in its own process) and put (latencies, errors) on ``results``."""
-    results.put(asyncio.run(query_load(base, rate, duration_s, seed)))
+    results.put(asyncio.run(query_load(base, rate, duration_s, seed, ready, go)))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -259,28 +267,44 @@ def main() -> int:
         listener.subscribe("sma3/mgmt/events", qos=1)
         listener.loop_start()
 
-        before = httpx.get(base + "/metrics").text
-        cpu_before = cpu_seconds(server.pid)
-        # publishers run in their own processes so they do not compete with the query clients' GIL
+        # publishers and the query client run in their own processes (no shared GIL); the clock
+        # starts when all of them are connected
         mp = multiprocessing.get_context("spawn")
-        stop = mp.Event()
+        stop, go = mp.Event(), mp.Event()
+        ready = [mp.Event() for _ in range(args.publishers + 1)]
         counters = [mp.Value("q", 0) for _ in range(args.publishers)]
         publishers = [
             mp.Process(
                 target=heartbeat_publisher,
-                args=(broker.host, broker.port, ids[k :: args.publishers], args.interval, stop, counters[k]),
+                args=(
+                    broker.host,
+                    broker.port,
+                    ids[k :: args.publishers],
+                    args.interval,
+                    stop,
+                    counters[k],
+                    ready[k],
+                    go,
+                ),
                 daemon=True,
             )
             for k in range(args.publishers)
         ]
         results = mp.Queue()
         client = mp.Process(
-            target=query_client, args=(base, args.query_rate, duration, args.seed, results), daemon=True
+            target=query_client,
+            args=(base, args.query_rate, duration, args.seed, results, ready[-1], go),
+            daemon=True,
         )
-        for proc in publishers:
+        for proc in [*publishers, client]:
             proc.start()
+        for event in ready:
+            if not event.wait(timeout=60):
+                raise RuntimeError("a load process did not start within 60 s")
+        before = httpx.get(base + "/metrics").text
+        cpu_before = cpu_seconds(server.pid)
         t_start = time.monotonic()
-        client.start()
+        go.set()
         timed, errors = results.get(timeout=duration + 120)
         latencies = [latency for _start, latency in timed]
         if args.latencies is not None:

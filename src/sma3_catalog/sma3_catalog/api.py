@@ -267,9 +267,9 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True, freeze_gc
     ) -> Response:
         """Records matching all filters, ordered by id, ``limit`` per page from ``offset``.
 
-        Runs on the event loop, not in the thread pool: the page is one indexed query of a few
-        milliseconds, and under heartbeat load each hand-off between the loop and a pool thread
-        waits for the GIL (several ms each), which cost more than the query itself.
+        Runs on the event loop, not in the thread pool: the page comes from the registry's
+        in-memory index (no SQL unless its last replay of the event log is stale), and under
+        heartbeat load each hand-off between the loop and a pool thread waits for the GIL.
         """
         page, more = service.registry.query_json(feeder, role, algorithm, alive, offset, limit)
         headers = {}

@@ -489,8 +489,6 @@ class Registry:
         ValueError
             For ``offset`` < 0 or ``limit`` < 1.
         """
-        if offset < 0 or limit < 1:
-            raise ValueError(f"offset must be >= 0 and limit >= 1 (got {offset}, {limit})")
         if not self._index_loaded or time.monotonic() - self._last_sync >= self.index_max_age_s:
             self.sync_index()
         return self.index.page(feeder, role, algorithm, alive, offset, limit)
@@ -512,8 +510,9 @@ class Registry:
         """Replay the events committed since the last replay (by any instance) into the index.
 
         Loads the index first when it is empty. Event ids skipped in the log are looked for again
-        for ``gap_timeout_s`` (a transaction that took an id may commit later). Returns the number
-        of events that changed the index.
+        for ``gap_timeout_s`` (a transaction that took an id may commit later); after a jump of
+        more than 1000 ids (events pruned before they were replayed) the index is reloaded from the
+        table. Returns the number of events that changed the index.
         """
         with self._sync_lock:
             if not self._index_loaded:
@@ -529,9 +528,14 @@ class Registry:
                 batch = self._events_where(condition, 500)
                 for ev in batch:
                     self._gaps.pop(ev.id, None)
+                    if ev.id - self._synced_id > 1000:
+                        # events this index never saw were pruned (replays failed for long):
+                        # start again from the table
+                        log.warning("device index missed events %d..%d; reloading", self._synced_id, ev.id)
+                        self.load_index()
+                        return changed
                     if ev.id > self._synced_id:
-                        if ev.id - self._synced_id <= 1000:  # larger jumps: pruned or lost ids
-                            self._gaps.update(dict.fromkeys(range(self._synced_id + 1, ev.id), now))
+                        self._gaps.update(dict.fromkeys(range(self._synced_id + 1, ev.id), now))
                         self._synced_id = ev.id
                     changed += self._apply_to_index([ev])
                 if len(batch) < 500:

@@ -196,3 +196,19 @@ def test_event_committed_late_is_not_missed(postgres_url: str, clock: Clock) -> 
         assert [d["id"] for d in listed(b)] == ["FAST"]
     assert [d["id"] for d in listed(b)] == ["FAST", "SLOW"]
     assert_index_equals_table(b)
+
+
+def test_index_reloads_after_missing_pruned_events(sqlite_url: str, clock: Clock) -> None:
+    """An index that fell behind by more than the retained events starts again from the table."""
+    writer = Registry(make_engine(sqlite_url), event_retention=10, clock=clock)
+    reader = Registry(make_engine(sqlite_url), index_max_age_s=3600.0, clock=clock)
+    writer.put("OLD", reg())
+    reader.load_index()
+    writer.delete("OLD")
+    writer.put_many([(f"N{i:04d}", reg()) for i in range(1010)])
+    assert writer.prune_events() > 1000  # the deletion of OLD is no longer in the log
+    assert "OLD" in reader.index and len(reader.index) == 1, "stale until replayed (max age 1 h)"
+    reader.sync_index()
+    assert "OLD" not in reader.index and len(reader.index) == 1010
+    page, more = reader.query_json(offset=10, limit=1000)
+    assert json.loads(page) == table(writer)[10:] and not more
