@@ -148,7 +148,12 @@ async def query_load(
 
         async def one(params: dict[str, str | int]) -> None:
             t0 = time.perf_counter()
-            r = await client.get("/api/v1/devices", params=params)
+            try:
+                r = await client.get("/api/v1/devices", params=params)
+            except httpx.HTTPError as exc:  # e.g. a timeout: counted as an error, its time kept
+                latencies.append((t0 - start, time.perf_counter() - t0))
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
             latencies.append((t0 - start, time.perf_counter() - t0))
             if r.status_code != 200:
                 errors.append(f"{r.status_code} {r.text[:200]}")
@@ -167,8 +172,13 @@ async def query_load(
 def query_client(
     base: str, rate: float, duration_s: float, seed: int, results: Any, ready: Any, go: Any
 ) -> None:
-    """Run :func:`query_load` (in its own process) and put (latencies, errors) on ``results``."""
-    results.put(asyncio.run(query_load(base, rate, duration_s, seed, ready, go)))
+    """Run :func:`query_load` (in its own process) and put (latencies, errors) on ``results``
+    (or the text of the exception that ended it)."""
+    try:
+        results.put(asyncio.run(query_load(base, rate, duration_s, seed, ready, go)))
+    except Exception as exc:
+        results.put(f"query client failed: {exc!r}")
+        raise
 
 
 def cpu_seconds(pid: int) -> float:
@@ -305,7 +315,10 @@ def main() -> int:
         cpu_before = cpu_seconds(server.pid)
         t_start = time.monotonic()
         go.set()
-        timed, errors = results.get(timeout=duration + 120)
+        outcome = results.get(timeout=duration + 120)
+        if isinstance(outcome, str):
+            raise RuntimeError(outcome)
+        timed, errors = outcome
         latencies = [latency for _start, latency in timed]
         if args.latencies is not None:
             args.latencies.write_text("".join(f"{t:.4f},{lat:.5f}\n" for t, lat in timed))
