@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -92,7 +93,8 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     ------
     ValueError
         For an unparsable URL, an unsupported backend or an in-memory SQLite database (which
-        cannot be shared between the catalog's threads).
+        cannot be shared between the catalog's threads), or a database whose tables have columns
+        this version does not write (created by an older sma3_catalog).
     """
     try:
         parsed = make_url(url)
@@ -121,7 +123,32 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     else:
         raise ValueError(f"unsupported database backend {backend!r} in {url!r}: use sqlite or postgresql")
     metadata.create_all(engine)
+    check_schema(engine)
     return engine
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse tables with columns this version does not know (an older catalog's database).
+
+    ``create_all`` leaves existing tables as they are; a leftover NOT NULL column would make
+    every insert fail later, so the mismatch is reported at start-up instead.
+
+    Raises
+    ------
+    ValueError
+        Naming the table, the unknown columns and the database.
+    """
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        unknown = sorted(present - {c.name for c in table.columns})
+        missing = sorted({c.name for c in table.columns} - present)
+        if unknown or missing:
+            raise ValueError(
+                f"database {engine.url.render_as_string(hide_password=True)} was not created by this "
+                f"sma3_catalog version: table {table.name!r} has unknown columns {unknown} and lacks "
+                f"{missing}; point --db at a new database or drop the catalog's tables"
+            )
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,16 @@ def test_cli_exits_2_on_bad_configuration(capsys: pytest.CaptureFixture[str], tm
     db = f"sqlite:///{tmp_path / 'c.db'}"
     assert main(["--db", db, "--network", f"broken={tmp_path / 'nowhere'}"]) == 2
     assert "no network description" in capsys.readouterr().err
+
+
+def test_a_database_of_another_schema_is_refused_at_start_up(tmp_path: Path) -> None:
+    """An older catalog's table (extra NOT NULL column) is named at start-up, not a 500 per insert."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE devices (id TEXT PRIMARY KEY, role TEXT NOT NULL, doc TEXT NOT NULL)")
+    with pytest.raises(
+        ValueError, match=r"table 'devices' has unknown columns \['doc'\] and lacks \[.*'alive'"
+    ):
+        make_engine(f"sqlite:///{path}")
+    make_engine(f"sqlite:///{tmp_path / 'new.db'}")  # a fresh file is created and accepted
+    make_engine(f"sqlite:///{tmp_path / 'new.db'}")  # and accepted again once it exists
