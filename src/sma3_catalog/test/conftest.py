@@ -114,8 +114,12 @@ def catalog_factory(network_dir: Path, uvicorn_factory: Any) -> Iterator[Catalog
 
 
 @pytest.fixture
-def catalog(catalog_factory: CatalogFactory, db_url: str) -> RunningCatalog:
-    """A catalog without MQTT on each database backend."""
+def catalog(db_url: str, catalog_factory: CatalogFactory) -> RunningCatalog:
+    """A catalog without MQTT on each database backend.
+
+    The database is requested first so that it is dropped after the catalog has stopped (fixtures
+    tear down in reverse order), not under its running threads.
+    """
     return catalog_factory(db_url)
 
 

@@ -26,7 +26,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_errors(
-    catalog_factory: CatalogFactory, postgres_url: str, tmp_path: Path
+    postgres_url: str, catalog_factory: CatalogFactory, tmp_path: Path
 ) -> None:
     if not SCHEMATHESIS.exists():
         pytest.fail(f"schemathesis CLI not found at {SCHEMATHESIS} (pip install schemathesis)")
