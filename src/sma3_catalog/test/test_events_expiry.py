@@ -106,17 +106,18 @@ def test_two_instances_share_postgres_expiry_once(postgres_url: str, catalog_fac
         with a.client() as ca, b.client() as cb:
             cb.put("/devices/M1", json=registration())
             assert listed_ids(cb, ["M1"], within_s=0) == ["M1"], "own write listed at once"
-            assert listed_ids(ca, ["M1"], within_s=0.5) == ["M1"]
+            # within a few poll intervals (0.1 s); generous for a loaded CI box, returns when seen
+            assert listed_ids(ca, ["M1"], within_s=2.0) == ["M1"]
             ca.patch("/devices/M1", json={"grid": {"feeder": "L3"}})
-            deadline = time.monotonic() + 0.5
+            deadline = time.monotonic() + 2.0
             while cb.get("/devices", params={"feeder": "L3"}).json() == [] and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert [d["id"] for d in cb.get("/devices", params={"feeder": "L3"}).json()] == ["M1"]
             ca.delete("/devices/M1")
-            assert listed_ids(cb, [], within_s=0.5) == []
+            assert listed_ids(cb, [], within_s=2.0) == []
             for i in range(6):
-                (ca if i % 2 else cb).put(f"/devices/D{i}", json=registration(ttl=0.5))
-            assert listed_ids(cb, [f"D{i}" for i in range(6)], within_s=0.5) == [f"D{i}" for i in range(6)]
+                (ca if i % 2 else cb).put(f"/devices/D{i}", json=registration(ttl=3.0))
+            assert listed_ids(cb, [f"D{i}" for i in range(6)], within_s=2.0) == [f"D{i}" for i in range(6)]
             for i in range(6):
                 stream_a.wait_for(lambda m, i=i: m.event == "expired" and m.data["device_id"] == f"D{i}")
             time.sleep(0.5)
