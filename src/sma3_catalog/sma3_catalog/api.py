@@ -50,7 +50,7 @@ from sma3_catalog.models import (
     StoredConfig,
 )
 from sma3_catalog.networks import UnknownNetworkError, describe
-from sma3_catalog.registry import DeviceNotFoundError, InvalidPatchError, to_datetime
+from sma3_catalog.registry import DeviceNotFoundError, IndexUnavailableError, InvalidPatchError, to_datetime
 from sma3_catalog.service import CatalogService
 from sma3_grid.model import NetworkError
 
@@ -269,9 +269,15 @@ def create_app(service: CatalogService, manage_lifecycle: bool = True, freeze_gc
 
         Runs on the event loop, not in the thread pool: the page comes from the registry's
         in-memory index (no SQL unless its last replay of the event log is stale), and under
-        heartbeat load each hand-off between the loop and a pool thread waits for the GIL.
+        heartbeat load each hand-off between the loop and a pool thread waits for the GIL. When
+        the index needs a replay first (SQL), the query goes to the thread pool: a database wait
+        must never stall the loop, and with it every other request.
         """
-        page, more = service.registry.query_json(feeder, role, algorithm, alive, offset, limit)
+        args = (feeder, role, algorithm, alive, offset, limit)
+        if service.registry.index_needs_replay():
+            page, more = await run_in_threadpool(service.registry.query_json, *args)
+        else:
+            page, more = service.registry.query_json(*args)
         headers = {}
         if more:
             next_url = request.url.include_query_params(offset=offset + limit, limit=limit)
@@ -530,6 +536,7 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
 def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(IndexUnavailableError, _database_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
     def handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:

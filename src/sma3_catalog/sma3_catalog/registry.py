@@ -59,6 +59,10 @@ class InvalidPatchError(ValueError):
     """A merge patch produced an invalid record; the message names the field."""
 
 
+class IndexUnavailableError(RuntimeError):
+    """The device index is too old to serve and a replay of the event log is still running."""
+
+
 def to_datetime(epoch_s: float) -> datetime:
     """Convert seconds since the Unix epoch to an aware UTC datetime."""
     return datetime.fromtimestamp(epoch_s, UTC)
@@ -118,6 +122,12 @@ class Registry:
     gap_timeout_s
         How long (s) :meth:`sync_index` keeps looking for an event whose id was skipped (with
         PostgreSQL an event with a smaller id may commit after one with a larger id).
+    index_stale_limit_s
+        When ``index_max_age_s`` > 0 and another thread is replaying the event log when a list
+        query finds the index older than ``index_max_age_s``, the query does not wait for that
+        replay (it may be stuck on a database lock or a lost connection): it is served from the
+        index while its last replay is younger than this (s), else refused at once with
+        :class:`IndexUnavailableError`. Default: the larger of 10 s and ``index_max_age_s``.
     """
 
     def __init__(
@@ -129,6 +139,7 @@ class Registry:
         clock: Callable[[], float] = time.time,
         index_max_age_s: float = 0.0,
         gap_timeout_s: float = 5.0,
+        index_stale_limit_s: float | None = None,
     ) -> None:
         if default_ttl_s <= 0:
             raise ValueError(f"default_ttl_s must be positive, got {default_ttl_s}")
@@ -148,8 +159,15 @@ class Registry:
             raise ValueError(
                 f"index_max_age_s and gap_timeout_s must be >= 0, got {index_max_age_s}, {gap_timeout_s}"
             )
+        if index_stale_limit_s is None:
+            index_stale_limit_s = max(10.0, index_max_age_s)
+        if index_stale_limit_s < index_max_age_s:
+            raise ValueError(
+                f"index_stale_limit_s ({index_stale_limit_s}) must be >= index_max_age_s ({index_max_age_s})"
+            )
         self.index_max_age_s = index_max_age_s
         self.gap_timeout_s = gap_timeout_s
+        self.index_stale_limit_s = index_stale_limit_s
         #: The records as served by ``GET /devices`` (filled by :meth:`load_index`).
         self.index = DeviceIndex()
         self._index_loaded = False
@@ -488,10 +506,40 @@ class Registry:
         ------
         ValueError
             For ``offset`` < 0 or ``limit`` < 1.
+        IndexUnavailableError
+            When the index is older than ``index_stale_limit_s`` and another thread's replay is
+            still running (see :meth:`index_needs_replay`).
+        OperationalError
+            When this query's own replay cannot reach the database.
         """
-        if not self._index_loaded or time.monotonic() - self._last_sync >= self.index_max_age_s:
-            self.sync_index()
+        if self.index_needs_replay():
+            self._replay_for_query()
         return self.index.page(feeder, role, algorithm, alive, offset, limit)
+
+    def index_needs_replay(self) -> bool:
+        """True when a list query would first replay the event log (SQL): the index is not loaded
+        or its last replay is at least ``index_max_age_s`` old."""
+        return not self._index_loaded or time.monotonic() - self._last_sync >= self.index_max_age_s
+
+    def _replay_for_query(self) -> None:
+        if self.index_max_age_s == 0:  # strict: every query sees every committed write
+            self.sync_index()
+            return
+        if self._sync_lock.acquire(blocking=False):
+            try:
+                self.sync_index()
+            finally:
+                self._sync_lock.release()
+            return
+        # Another thread (the poller) is replaying right now; it may be waiting on a lock or a
+        # lost connection, so do not queue behind it.
+        age = time.monotonic() - self._last_sync
+        if self._index_loaded and age < self.index_stale_limit_s:
+            return
+        raise IndexUnavailableError(
+            f"device index last replayed {age:.1f} s ago (limit {self.index_stale_limit_s} s) and a "
+            "replay of the event log is still waiting for the database"
+        )
 
     # ------------------------------------------------------------------ index
     def load_index(self) -> None:

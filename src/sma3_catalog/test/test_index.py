@@ -4,14 +4,16 @@ filters and pagination, out-of-order changes, and several registries sharing one
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from sma3_catalog.index import DeviceIndex
 from sma3_catalog.models import Device, DevicePatch, DeviceRegistration, DeviceStatus
-from sma3_catalog.registry import Heartbeat, Registry
+from sma3_catalog.registry import Heartbeat, IndexUnavailableError, Registry
 from sma3_catalog.storage import devices, make_engine
 
 from .conftest import registration
@@ -212,3 +214,37 @@ def test_index_reloads_after_missing_pruned_events(sqlite_url: str, clock: Clock
     assert "OLD" not in reader.index and len(reader.index) == 1010
     page, more = reader.query_json(offset=10, limit=1000)
     assert json.loads(page) == table(writer)[10:] and not more
+
+
+def test_list_query_does_not_wait_for_a_replay_stuck_on_a_lock(postgres_url: str, clock: Clock) -> None:
+    """A replay blocked by a table lock (another thread's, like the poller's) does not hold list
+    queries: they are served from the index until it is ``index_stale_limit_s`` old, then
+    refused at once; once the lock goes, replays and queries work again."""
+    writer = Registry(make_engine(postgres_url), clock=clock)
+    reader = Registry(make_engine(postgres_url), index_max_age_s=0.05, index_stale_limit_s=1.0, clock=clock)
+    writer.put("D1", reg())
+    reader.load_index()
+    locker = make_engine(postgres_url).connect()
+    locker.execute(text("LOCK TABLE events IN ACCESS EXCLUSIVE MODE"))  # held until rollback
+    poller = threading.Thread(target=reader.sync_index, daemon=True)
+    poller.start()
+    try:
+        while time.monotonic() - reader._last_sync < 0.05:
+            time.sleep(0.01)
+        assert poller.is_alive(), "the replay is blocked by the lock"
+        outcome: list[object] = []
+        query = threading.Thread(target=lambda: outcome.append(listed(reader)), daemon=True)
+        query.start()
+        query.join(timeout=20)
+        assert outcome == [table(writer)], "served from the index, not queued behind the replay"
+        while time.monotonic() - reader._last_sync < 1.0:
+            time.sleep(0.05)
+        with pytest.raises(IndexUnavailableError, match="still waiting for the database"):
+            reader.query_json()
+    finally:
+        locker.rollback()
+        locker.close()
+    poller.join(timeout=20)
+    assert not poller.is_alive()
+    writer.put("D2", reg())
+    assert [d["id"] for d in listed(reader)] == ["D1", "D2"]
