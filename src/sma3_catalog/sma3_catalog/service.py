@@ -31,6 +31,32 @@ from sma3_catalog.topics import Topics
 log = logging.getLogger(__name__)
 
 
+class _OutageLog:
+    """Logging of a background loop's database failures: the first with its traceback, then one
+    line a minute while they last, and one line when the loop works again. Call from an
+    ``except`` block (:meth:`failed`) and after each successful pass (:meth:`ok`)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failing = False
+        self.last_log = -1e9
+
+    def failed(self) -> None:
+        if not self.failing:
+            log.exception("%s failed", self.what)
+        elif time.monotonic() - self.last_log > 60:
+            log.error("%s still failing", self.what)
+        else:
+            return
+        self.failing = True
+        self.last_log = time.monotonic()
+
+    def ok(self) -> None:
+        if self.failing:
+            log.info("%s work again", self.what)
+            self.failing = False
+
+
 @dataclass
 class CatalogSettings:
     """Options of a catalog instance (durations in seconds).
@@ -206,8 +232,7 @@ class CatalogService:
 
     def _expiry_loop(self) -> None:
         last_prune = time.monotonic()
-        last_error_log = -1e9
-        failing = False
+        outage = _OutageLog("expiry sweeps")
         poll = self.settings.expiry_poll_s
         while not self._stop.is_set():
             nxt: float | None = None
@@ -221,43 +246,23 @@ class CatalogService:
                 if time.monotonic() - last_prune > 60:
                     self.registry.prune_events()
                     last_prune = time.monotonic()
-                if failing:
-                    log.info("expiry sweeps work again")
-                    failing = False
+                outage.ok()
             except Exception:
-                # The loop must survive a database outage: the first failure is logged with its
-                # traceback, then at most one line a minute while it lasts.
-                if not failing:
-                    log.exception("expiry sweep failed")
-                elif time.monotonic() - last_error_log > 60:
-                    log.error("expiry sweeps still failing")
-                else:
-                    self._stop.wait(poll)
-                    continue
-                failing = True
-                last_error_log = time.monotonic()
+                # The loop must survive a database outage; it retries every poll interval.
+                outage.failed()
+                nxt = None
             wait = poll if nxt is None else min(poll, max(nxt - time.time(), 0.0))
             self._stop.wait(wait)
 
     def _index_loop(self) -> None:
-        failing = False
-        last_error_log = -1e9
+        # A database outage must not end the poller; list queries replay by themselves meanwhile.
+        outage = _OutageLog("device index replays")
         while not self._stop.wait(self.settings.index_poll_s):
             try:
                 self.registry.sync_index()
-                if failing:
-                    log.info("device index replays work again")
-                    failing = False
+                outage.ok()
             except Exception:
-                # A database outage must not end the poller: the first failure is logged with its
-                # traceback, then one line a minute; list queries replay by themselves meanwhile.
-                if not failing:
-                    log.exception("device index replay failed")
-                    last_error_log = time.monotonic()
-                elif time.monotonic() - last_error_log > 60:
-                    log.error("device index replays still failing")
-                    last_error_log = time.monotonic()
-                failing = True
+                outage.failed()
 
     def start(self) -> None:
         """Load the device index, start the expiry loop and (when configured) the MQTT link."""
