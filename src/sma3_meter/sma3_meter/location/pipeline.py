@@ -43,7 +43,6 @@ __all__ = [
     "feeder_evidence",
     "locate_record",
     "peer_evidence",
-    "sag_evidence",
     "with_evidence",
 ]
 
@@ -282,17 +281,6 @@ def feeder_evidence(
     return out
 
 
-def sag_evidence(
-    record: Record,
-    meter_id: str,
-    inception_index: int,
-    fault_end_index: int | None,
-    nominal_hz: float,
-) -> SagEvidence:
-    """The voltage-sag part of :func:`peer_evidence`."""
-    return peer_evidence(record, meter_id, inception_index, fault_end_index, nominal_hz)[0]
-
-
 def with_evidence(
     net: object,
     located: RecordLocation,
@@ -301,7 +289,7 @@ def with_evidence(
 ) -> RecordLocation:
     """Re-rank a located record with evidence gathered after its detection (same phasors).
 
-    Evidence is usually selected with the detected fault window (e.g. :func:`sag_evidence`), so it
+    Evidence is usually selected with the detected fault window (e.g. :func:`feeder_evidence`), so it
     comes after :func:`locate_record`; this runs the locator again on the same phasors with it.
     """
     t0 = time.perf_counter()
