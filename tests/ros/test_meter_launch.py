@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from sma3_rostest.runtime import require_ros
+from sma3_rostest.services import call_until_answered
 
 require_ros()
 
@@ -27,6 +28,7 @@ from rclpy.node import Node  # noqa: E402
 
 from sma3_interfaces.msg import FaultLocation  # noqa: E402
 from sma3_meter.launch_spec import ARGS, NODES, PACKAGE, resolve, started  # noqa: E402
+from sma3_meter.nodes.qos import EVENT_QOS  # noqa: E402
 from sma3_rostest.processes import INSTALL_LIB, log_tails, start_meter_nodes, stop_processes  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -98,18 +100,17 @@ def test_meter_nodes_take_the_launch_parameters_and_locate_the_fault(
     node: Node = rclpy.create_node("meter_launch_test")
     try:
         locations: list[FaultLocation] = []
-        node.create_subscription(FaultLocation, f"{ns}/fault_location", locations.append, 10)
+        node.create_subscription(FaultLocation, f"{ns}/fault_location", locations.append, EVENT_QOS)
         for name, values in meter_processes["params"].items():
             client = node.create_client(ListParameters, f"{ns}/{name}/list_parameters")
-            deadline = time.monotonic() + 30
-            while not client.service_is_ready():
-                assert time.monotonic() < deadline, (
-                    f"{name} did not come up\n{log_tails(meter_processes['logs'])}"
-                )
-                rclpy.spin_once(node, timeout_sec=0.1)
-            future = client.call_async(ListParameters.Request())
-            rclpy.spin_until_future_complete(node, future, timeout_sec=10)
-            declared = set(future.result().result.names)
+            listed = call_until_answered(
+                client,
+                ListParameters.Request(),
+                lambda t: rclpy.spin_once(node, timeout_sec=t),
+                what=f"{name}/list_parameters",
+                details=lambda: log_tails(meter_processes["logs"]),
+            )
+            declared = set(listed.result.names)
             assert set(values) <= declared, f"{name} does not declare {set(values) - declared}"
         deadline = time.monotonic() + 60
         while not locations:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sma3_rostest.runtime import require_ros
+from sma3_rostest.services import call_until_answered
 
 require_ros()
 
@@ -124,12 +125,12 @@ def test_service_round_trip(node: Node, name: str) -> None:
     srv = service_class(name)
     client = node.create_client(srv, f"sma3_roundtrip/{name}")
     try:
-        _spin_until(node, client.service_is_ready, f"service {name}")
         for seed in (11, 12):
             request = sample(srv.Request, seed)
-            future = client.call_async(request)
-            _spin_until(node, future.done, f"the {name} response")
+            response = call_until_answered(
+                client, request, lambda t: rclpy.spin_once(node, timeout_sec=t), what=f"service {name}"
+            )
             expected = sample(srv.Response, response_seed(request))
-            assert differences(expected, future.result()) == []
+            assert differences(expected, response) == []
     finally:
         node.destroy_client(client)

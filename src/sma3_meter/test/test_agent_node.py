@@ -25,6 +25,7 @@ import pytest
 from sma3_grid.comtrade import write_comtrade
 from sma3_grid.io import load_network
 from sma3_rostest.runtime import require_ros
+from sma3_rostest.services import call_until_answered
 from sma3_sim.scenario import FaultScenario
 from sma3_sim.solver import solve
 from sma3_sim.waveforms import SamplingConfig, synthesize
@@ -167,16 +168,23 @@ def test_feeder_head_node_locates_the_record_with_peer_evidence(
 
     # GetDeviceConfig: the configuration the catalog serves
     client: Any = probe.create_client(GetDeviceConfig, "get_device_config")
-    _spin_until(ros, client.service_is_ready, "the GetDeviceConfig service")
-    future = client.call_async(GetDeviceConfig.Request(device_id="MH1"))
-    response = _spin_until(ros, lambda: future.done() and future.result(), "the GetDeviceConfig response")
+
+    def get_config(device_id: str) -> GetDeviceConfig.Response:
+        return call_until_answered(
+            client,
+            GetDeviceConfig.Request(device_id=device_id),
+            lambda t: ros.spin_once(timeout_sec=t),
+            what="GetDeviceConfig",
+            timeout_s=TIMEOUT_S,
+        )
+
+    response = get_config("MH1")
     assert response.success, response.message
     assert response.config_version == str(served["version"])
     document = json.loads(response.config_json)
     assert [a["name"] for a in document["algorithms"]] == ["fault_location"]
     assert document["role"] == "feeder_head"
-    future = client.call_async(GetDeviceConfig.Request(device_id="MS9"))
-    refused = _spin_until(ros, lambda: future.done() and future.result(), "the refusal")
+    refused = get_config("MS9")
     assert not refused.success and "MS9" in refused.message
 
     # a fault on L3; the secondaries see the sag (their evidence reaches the head over the data broker)

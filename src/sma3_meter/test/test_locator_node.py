@@ -20,6 +20,7 @@ from sma3_grid.io import load_network
 from sma3_grid.model import Network
 from sma3_meter.location import LoadEvidence, SagEvidence
 from sma3_rostest.runtime import require_ros
+from sma3_rostest.services import call_until_answered
 from sma3_sim.scenario import FaultScenario
 from sma3_sim.solver import FaultSolution, solve
 from sma3_sim.waveforms import SamplingConfig, synthesize
@@ -37,6 +38,7 @@ from sma3_meter.nodes.acquisition import AcquisitionNode  # noqa: E402
 from sma3_meter.nodes.convert import time_from_datetime  # noqa: E402
 from sma3_meter.nodes.detector import DetectorNode  # noqa: E402
 from sma3_meter.nodes.locator import LocatorNode  # noqa: E402
+from sma3_meter.nodes.qos import EVENT_QOS  # noqa: E402
 
 pytestmark = pytest.mark.ros
 TIMEOUT_S = 20.0
@@ -162,18 +164,28 @@ def test_fault_event_to_fault_location(
     assert abs(best.fault_resistance_ohm - 0.8) < 0.2
     assert loc.computation_time_s > 0
 
+    # a tool that subscribes after the fact (transient-local) still gets the location
+    late: list[FaultLocation] = []
+    probe.create_subscription(FaultLocation, "fault_location", late.append, EVENT_QOS)
+    _spin_until(ros, lambda: bool(late), "the location, subscribing late")
+    assert late[0].event_id == "MH1-test" and late[0].candidates[0].line_id == "L6"
+
 
 def test_locate_fault_service(ros: SingleThreadedExecutor, record_cfg: Path, tmp_path: Path) -> None:
     _locator(ros, enabled=True, network="mini", meter_id="MH1")
     client_node = Node("locator_client", namespace=NS)
     ros.add_node(client_node)
     client: Any = client_node.create_client(LocateFault, "locate_fault")
-    _spin_until(ros, client.service_is_ready, "the LocateFault service")
 
     def call(path: str, meter: str = "") -> LocateFault.Response:
-        future = client.call_async(LocateFault.Request(record_path=path, meter_id=meter))
-        _spin_until(ros, future.done, "the LocateFault response")
-        return future.result()
+        return call_until_answered(
+            client,
+            LocateFault.Request(record_path=path, meter_id=meter),
+            lambda t: ros.spin_once(timeout_sec=t),
+            what="LocateFault",
+            timeout_s=TIMEOUT_S,
+            attempt_s=10.0,
+        )
 
     ok = call(str(record_cfg))
     assert ok.success, ok.message

@@ -58,6 +58,7 @@ from sma3_interfaces.srv import GetDeviceConfig
 from sma3_meter.agent.cli import OptionError, build_agent_settings, start_agent
 from sma3_meter.location import LocationError
 from sma3_meter.nodes.convert import fault_location_msg, phasor_sample_from_msg, time_from_datetime
+from sma3_meter.nodes.qos import EVENT_QOS
 from sma3_meter.nodes.spin import spin_with_last_gasp
 from sma3_meter.record_wait import RecordWait
 
@@ -138,7 +139,7 @@ class MeterAgentNode(Node):
         )
         self._started = time.monotonic()
         self.status_pub = self.create_publisher(DeviceStatus, str(text("device_status_topic")), 10)
-        self.location_pub = self.create_publisher(FaultLocation, str(text("fault_location_topic")), 10)
+        self.location_pub = self.create_publisher(FaultLocation, str(text("fault_location_topic")), EVENT_QOS)
         self.create_subscription(PhasorFrame, str(text("phasor_topic")), self._on_phasors, 100)
         self.create_subscription(FaultEvent, str(text("fault_event_topic")), self._on_fault_event, 10)
         self.create_service(GetDeviceConfig, str(text("config_service")), self._on_config_request)

@@ -63,6 +63,7 @@ from sma3_meter.detection import (
     SignalChain,
 )
 from sma3_meter.nodes.convert import block_from_msg, fault_event_msg, outage_alarm_msg, phasor_frame_msg
+from sma3_meter.nodes.qos import EVENT_QOS
 from sma3_meter.nodes.spin import spin_with_last_gasp
 from sma3_meter.records import RecordCapture, event_id
 
@@ -103,8 +104,8 @@ class DetectorNode(Node):
             report_sags=bool(value("report_sags")),
         )
         self.phasor_pub = self.create_publisher(PhasorFrame, str(value("phasor_topic")), 50)
-        self.fault_pub = self.create_publisher(FaultEvent, str(value("fault_topic")), 10)
-        self.outage_pub = self.create_publisher(OutageAlarm, str(value("outage_topic")), 10)
+        self.fault_pub = self.create_publisher(FaultEvent, str(value("fault_topic")), EVENT_QOS)
+        self.outage_pub = self.create_publisher(OutageAlarm, str(value("outage_topic")), EVENT_QOS)
         self.create_subscription(WaveformFrame, str(value("waveform_topic")), self._on_frame, 50)
         self.record_flush_after_s = float(value("record_flush_after_s"))
         self._last_frame = time.monotonic()

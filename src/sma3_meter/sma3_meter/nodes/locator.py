@@ -59,6 +59,7 @@ from sma3_meter.location import (
 )
 from sma3_meter.location.pipeline import locate_record, with_evidence
 from sma3_meter.nodes.convert import datetime_from_time, fault_location_msg
+from sma3_meter.nodes.qos import EVENT_QOS
 from sma3_meter.record_wait import RecordWait
 
 __all__ = ["LocatorNode", "main"]
@@ -105,7 +106,7 @@ class LocatorNode(Node):
         self._frames: dict[str, deque[PhasorFrame]] = {}
         self._outages: dict[str, deque[OutageAlarm]] = {}
         self.publisher = self.create_publisher(
-            FaultLocation, str(self.get_parameter("fault_location_topic").value), 10
+            FaultLocation, str(self.get_parameter("fault_location_topic").value), EVENT_QOS
         )
         self.create_subscription(
             FaultEvent, str(self.get_parameter("fault_event_topic").value), self._on_event, 10
