@@ -9,8 +9,10 @@ registry core), then for ``--duration`` seconds:
   (a few MQTT connections publish on behalf of many device ids, evenly spread in time);
 - queries: ``GET /api/v1/devices`` with random filters (feeder, role, algorithm, alive; limit 100)
   at ``--query-rate`` requests/s, issued on schedule (open loop) by one asyncio client in its own
-  process (client threads sharing a process with the MQTT listener would add their own GIL waits
-  to the measured latency);
+  process, over a few keep-alive connections opened before the clock starts. The client is a
+  minimal HTTP/1.1 one (:class:`LeanHttpClient`): with httpx the load generator itself needed most
+  of a core and, on this 2-core machine, its own scheduling delays were measured as query latency.
+  The client's CPU share and event-loop delays are printed so that this stays visible;
 - expiry probes: ``--probes`` extra devices that never heartbeat, with TTLs spread over the run;
   their ``expired`` events are received on the MQTT events topic.
 
@@ -36,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +94,19 @@ def metric(text: str, name: str, labels: str = "") -> float:
 
 
 def heartbeat_publisher(
-    host: str, port: int, ids: list[str], interval_s: float, stop: Any, counter: Any, ready: Any, go: Any
+    host: str,
+    port: int,
+    ids: list[str],
+    interval_s: float,
+    stop: Any,
+    counter: Any,
+    active: Any,
+    ready: Any,
+    go: Any,
 ) -> None:
     """Publish each id's heartbeat once per ``interval_s`` (run in its own process) from the
-    moment ``go`` is set; sets ``ready`` once connected."""
+    moment ``go`` is set until ``stop`` is; sets ``ready`` once connected. ``counter`` holds the
+    number published, ``active`` the seconds spent publishing."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.max_queued_messages_set(0)
     client.connect(host, port, keepalive=60)
@@ -113,6 +126,7 @@ def heartbeat_publisher(
                 client.publish(f"sma3/mgmt/devices/{ids[sent % n]}/status", payload, qos=0)
                 sent += 1
             counter.value = sent
+            active.value = time.monotonic() - start
             time.sleep(0.01)
     finally:
         client.loop_stop()
@@ -132,41 +146,143 @@ def query_params(rng: random.Random) -> dict[str, str | int]:
     return params
 
 
+IDLE_REUSE_S = 4.0
+"""Idle time (s) after which the benchmark client closes a keep-alive connection instead of reusing
+it (uvicorn's keep-alive timeout is 5 s)."""
+
+
+class LeanHttpClient:
+    """Minimal HTTP/1.1 GET client on asyncio streams, with keep-alive connections.
+
+    The load generator shares this 2-core machine with the catalog, its database, the broker and
+    the heartbeat publishers. httpx spends about 5 ms of CPU per request, so at 100 requests/s the
+    client alone took 60-90 % of a core and, when the machine was busy, its own scheduling delays
+    showed up as query latency. This client spends a fraction of that; it understands only what the
+    catalog sends (``Content-Length`` bodies, optional ``Connection: close``).
+
+    Parameters
+    ----------
+    host, port
+        The catalog's HTTP address.
+    max_connections
+        Upper bound of simultaneous connections; a request waits for a free one beyond it.
+    timeout_s
+        Deadline of one request (s), connection set-up and waiting for a free connection included.
+    """
+
+    def __init__(self, host: str, port: int, max_connections: int = 64, timeout_s: float = 10.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        # idle connections with the time they were last used, newest last
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+        self._slots = asyncio.Semaphore(max_connections)
+        self.opened = 0
+
+    async def get(self, target: str) -> tuple[int, bytes]:
+        """GET ``target`` (path and query); returns (status, body).
+
+        Raises
+        ------
+        TimeoutError
+            When no complete response arrived within ``timeout_s``.
+        ConnectionError, asyncio.IncompleteReadError, ValueError
+            For a broken connection or a response this client does not understand.
+        """
+        async with asyncio.timeout(self.timeout_s), self._slots:
+            # uvicorn closes a connection idle for 5 s: never reuse one idle for IDLE_REUSE_S or more
+            now = time.monotonic()
+            while self._idle and now - self._idle[0][2] >= IDLE_REUSE_S:
+                self._idle.pop(0)[1].close()
+            if self._idle:
+                reader, writer, _used = self._idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                self.opened += 1
+            try:
+                writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                status = int(lines[0].split(" ", 2)[1])
+                headers = {}
+                for line in lines[1:]:
+                    if line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                if "content-length" not in headers:
+                    raise ValueError(f"response without Content-Length: {lines[0]!r} {headers}")
+                body = await reader.readexactly(int(headers["content-length"]))
+            except BaseException:
+                writer.close()
+                raise
+            if headers.get("connection", "").lower() == "close":
+                writer.close()
+            else:
+                self._idle.append((reader, writer, time.monotonic()))
+            return status, body
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        for _reader, writer, _used in self._idle:
+            writer.close()
+        self._idle.clear()
+
+
 async def query_load(
     base: str, rate: float, duration_s: float, seed: int, ready: Any, go: Any
-) -> tuple[list[tuple[float, float]], list[str]]:
+) -> tuple[list[tuple[float, float]], list[str], list[float], float]:
     """Issue ``rate`` list queries per second for ``duration_s`` s from the moment ``go`` is set
     (``ready`` is set before waiting), each at its scheduled instant (concurrently when responses
-    are slow); returns (start s from the first query, latency s) of each query and the error
-    lines."""
+    are slow).
+
+    Returns (start s from the first query, latency s) of each query, the error lines, the
+    client's own event-loop delays (s by which a 10 ms sleep overslept; they bound how much of a
+    latency may be the client's, not the catalog's) and the client's CPU use (fraction of a core).
+    """
     rng = random.Random(seed)
     latencies: list[tuple[float, float]] = []
     errors: list[str] = []
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        ready.set()
-        go.wait()  # nothing else runs on this loop yet
+    loop_delays: list[float] = []
+    url = urllib.parse.urlsplit(base)
+    client = LeanHttpClient(url.hostname or "127.0.0.1", url.port or 80)
+    # a few connections ready before the clock starts, as a long-running client would have
+    await asyncio.gather(*(client.get("/healthz") for _ in range(8)))
+    ready.set()
+    go.wait()  # nothing else runs on this loop yet
 
-        async def one(params: dict[str, str | int]) -> None:
-            t0 = time.perf_counter()
-            try:
-                r = await client.get("/api/v1/devices", params=params)
-            except httpx.HTTPError as exc:  # e.g. a timeout: counted as an error, its time kept
-                latencies.append((t0 - start, time.perf_counter() - t0))
-                errors.append(f"{type(exc).__name__}: {exc}")
-                return
+    async def one(params: dict[str, str | int]) -> None:
+        t0 = time.perf_counter()
+        try:
+            status, body = await client.get("/api/v1/devices?" + urllib.parse.urlencode(params))
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+            # e.g. a timeout: counted as an error, its time kept
             latencies.append((t0 - start, time.perf_counter() - t0))
-            if r.status_code != 200:
-                errors.append(f"{r.status_code} {r.text[:200]}")
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        latencies.append((t0 - start, time.perf_counter() - t0))
+        if status != 200:
+            errors.append(f"{status} {body[:200]!r}")
 
-        tasks = []
-        start = time.perf_counter()
-        for k in range(int(rate * duration_s)):
-            delay = start + k / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(query_params(rng))))
-        await asyncio.gather(*tasks)
-    return latencies, errors
+    async def watch_loop() -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.01)
+            loop_delays.append(time.perf_counter() - t0 - 0.01)
+
+    watcher = asyncio.create_task(watch_loop())
+    tasks = []
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    for k in range(int(rate * duration_s)):
+        delay = start + k / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(query_params(rng))))
+    await asyncio.gather(*tasks)
+    watcher.cancel()
+    client.close()
+    cpu_share = (time.process_time() - cpu0) / (time.perf_counter() - start)
+    return latencies, errors, loop_delays, cpu_share
 
 
 def query_client(
@@ -174,8 +290,15 @@ def query_client(
 ) -> None:
     """Run :func:`query_load` (in its own process) and put (latencies, errors) on ``results``
     (or the text of the exception that ended it)."""
+    run: Callable[[Any], Any] = asyncio.run
     try:
-        results.put(asyncio.run(query_load(base, rate, duration_s, seed, ready, go)))
+        import uvloop  # the catalog's own loop (uvicorn[standard]); less CPU per request
+
+        run = uvloop.run
+    except ImportError:
+        pass
+    try:
+        results.put(run(query_load(base, rate, duration_s, seed, ready, go)))
     except Exception as exc:
         results.put(f"query client failed: {exc!r}")
         raise
@@ -283,6 +406,7 @@ def main() -> int:
         stop, go = mp.Event(), mp.Event()
         ready = [mp.Event() for _ in range(args.publishers + 1)]
         counters = [mp.Value("q", 0) for _ in range(args.publishers)]
+        active = [mp.Value("d", 0.0) for _ in range(args.publishers)]
         publishers = [
             mp.Process(
                 target=heartbeat_publisher,
@@ -293,6 +417,7 @@ def main() -> int:
                     args.interval,
                     stop,
                     counters[k],
+                    active[k],
                     ready[k],
                     go,
                 ),
@@ -318,18 +443,18 @@ def main() -> int:
         outcome = results.get(timeout=duration + 120)
         if isinstance(outcome, str):
             raise RuntimeError(outcome)
-        timed, errors = outcome
+        timed, errors, client_delays, client_cpu = outcome
         latencies = [latency for _start, latency in timed]
         if args.latencies is not None:
             args.latencies.write_text("".join(f"{t:.4f},{lat:.5f}\n" for t, lat in timed))
         client.join(timeout=30)
         stop.set()
+        measured_s = time.monotonic() - t_start
+        cpu_used = cpu_seconds(server.pid) - cpu_before
         for proc in publishers:
             proc.join(timeout=30)
-        measured_s = time.monotonic() - t_start
         time.sleep(1.0)  # let queued heartbeats be applied
         after = httpx.get(base + "/metrics").text
-        cpu_used = cpu_seconds(server.pid) - cpu_before
         listener.loop_stop()
         listener.disconnect()
 
@@ -339,6 +464,7 @@ def main() -> int:
             )
 
         published = sum(c.value for c in counters)
+        publishing_s = float(np.mean([a.value for a in active]))
         applied = delta("refreshed") + delta("superseded")
         lat_ms = np.array(latencies) * 1e3
         remaining = httpx.get(base + "/api/v1/devices", params={"limit": 1000, "offset": 0}).status_code
@@ -350,21 +476,29 @@ def main() -> int:
             f"  bulk registration          : {args.devices + args.probes} records in {registration_s:.1f} s"
         )
         print(
-            f"  heartbeats published       : {published}  ({published / measured_s:.0f}/s, "
-            f"offered {args.devices / args.interval:.0f}/s)"
+            f"  heartbeats published       : {published} in {publishing_s:.1f} s "
+            f"({published / publishing_s:.0f}/s, offered {args.devices / args.interval:.0f}/s)"
         )
         print(
-            f"  heartbeats processed       : {applied:.0f}  ({applied / measured_s:.0f}/s)  "
+            f"  heartbeats processed       : {applied:.0f}  ({applied / publishing_s:.0f}/s)  "
             f"unknown={delta('unknown'):.0f} invalid={delta('invalid'):.0f} failed={delta('failed'):.0f}"
         )
         if len(lat_ms):
+            starts = [t for t, _latency in timed]
+            query_rate = (len(starts) - 1) / (max(starts) - min(starts)) if len(starts) > 1 else 0.0
             print(
-                f"  GET /devices queries       : {len(lat_ms)} ({len(lat_ms) / measured_s:.0f}/s, "
+                f"  GET /devices queries       : {len(lat_ms)} ({query_rate:.0f}/s, "
                 f"target {args.query_rate:g}/s), errors={len(errors)}"
             )
             print(
                 f"  query latency p50 / p99    : {np.percentile(lat_ms, 50):.1f} ms / "
                 f"{np.percentile(lat_ms, 99):.1f} ms (max {lat_ms.max():.1f} ms; target p99 <= 50 ms)"
+            )
+        if client_delays:
+            delays_ms = np.array(client_delays) * 1e3
+            print(
+                f"  query client               : {client_cpu * 100:.0f}% of one core, its event loop late by "
+                f"p99 {np.percentile(delays_ms, 99):.1f} ms / max {delays_ms.max():.1f} ms"
             )
         served = metric(after, "sma3_catalog_http_request_seconds_sum", 'route="/api/v1/devices"') - metric(
             before, "sma3_catalog_http_request_seconds_sum", 'route="/api/v1/devices"'
