@@ -6,11 +6,12 @@ feeder signal with 0.1 % noise and an AG fault at 10 s cleared at 10.1 s, proces
 :class:`sma3_meter.detection.SignalChain` on one core. Prints the CPU time per frame and the
 real-time factor (target >= 200x), plus the events found (a check that the work was done).
 
-``--ros``: latency from the first faulted sample to the ``FaultEvent`` received through ROS
-(target <= one cycle + 5 ms), with the replay backend at real-time pace through the acquisition and
-detector nodes (``publish_on=detection``) in this process, for frames of a quarter cycle and of one
-cycle (a one-cycle frame adds up to one cycle of waiting for the frame that completes the fault
-cycle). Needs the built workspace: ``source scripts/env.sh``.
+``--ros``: latency from the first faulted sample to the ``FaultEvent`` published by the detector
+and received by a subscriber (target <= one cycle + 5 ms), with the replay backend at real-time
+pace through the acquisition and detector nodes (``publish_on=detection``) in this process and the
+subscriber in another process, for frames of 1/8, 1/4 and one cycle (a one-cycle frame adds up to
+one cycle of waiting for the frame that completes the fault cycle). Needs the built workspace:
+``source scripts/env.sh``.
 
 Usage: ``.venv/bin/python bench/bench_signal_chain.py [--sample-rate 6400] [--seconds 20] [--ros]``
 """
@@ -23,6 +24,7 @@ import os
 import time
 import timeit
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,30 +117,61 @@ def bench_core(fs: float, seconds: float, seed: int, repeats: int = 5) -> None:
         print(f"  cleared at sample {c.clearing_index}, breaker open: {c.breaker_open}")
 
 
-def _latency_once(record: Path, k0: int, fs: float, frame_samples: int, tmp: Path) -> tuple[float, float]:
+def _listen(topic: str, domain_id: int, ready: Any, results: Any) -> None:
+    """Subscriber process: put (``time.monotonic()`` of reception, inception sample index) of the first
+    FaultEvent on ``topic`` on ``results`` (CLOCK_MONOTONIC is system-wide on Linux, so the parent can
+    compare it with its own times)."""
+    os.environ["ROS_DOMAIN_ID"] = str(domain_id)
+    import rclpy
+    from rclpy.node import Node
+
+    from sma3_interfaces.msg import FaultEvent
+
+    rclpy.init()
+    node = Node("latency_listener")
+    got: list[tuple[float, int]] = []
+    node.create_subscription(
+        FaultEvent, topic, lambda m: got.append((time.monotonic(), int(m.inception_sample_index))), 10
+    )
+    ready.set()
+    deadline = time.monotonic() + 30.0
+    while not got and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.01)
+    results.put(got[0] if got else None)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
+def _latency_once(
+    record: Path, k0: int, fs: float, frame_samples: int, tmp: Path
+) -> tuple[float, float, int]:
     """One replay through the acquisition and detector nodes: seconds from the release of sample ``k0``
-    to the FaultEvent's publication by the detector, and to its reception by a subscriber."""
+    (the first faulted one) to the FaultEvent's publication by the detector, and to its reception by
+    a subscriber in another process (as the locator or a bridge would be; a subscriber on the
+    detector's own executor would wait for the rest of the detector's callback); and the detected
+    inception sample minus ``k0``."""
+    import multiprocessing
     import uuid
 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
     from rclpy.parameter import Parameter
 
-    from sma3_interfaces.msg import FaultEvent
     from sma3_meter.daq.replay import ReplayBackend
     from sma3_meter.nodes.acquisition import AcquisitionNode
     from sma3_meter.nodes.detector import DetectorNode
 
     ns = f"/bench{uuid.uuid4().hex[:8]}"
-    received: list[tuple[float, FaultEvent]] = []
+    mp = multiprocessing.get_context("spawn")
+    ready, results = mp.Event(), mp.Queue()
+    domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    listener = mp.Process(target=_listen, args=(f"{ns}/fault_event", domain, ready, results), daemon=True)
+    listener.start()
     rclpy.init()
     executor = SingleThreadedExecutor()
     try:
-        listener = Node("latency_listener", namespace=ns)
-        listener.create_subscription(
-            FaultEvent, "fault_event", lambda m: received.append((time.monotonic(), m)), 10
-        )
+        if not ready.wait(timeout=60):
+            raise RuntimeError("the listener process did not start within 60 s")
         detector = DetectorNode(
             namespace=ns,
             parameter_overrides=[
@@ -147,10 +180,11 @@ def _latency_once(record: Path, k0: int, fs: float, frame_samples: int, tmp: Pat
                 Parameter("publish_on", value="detection"),
             ],
         )
-        for node in (listener, detector):
-            executor.add_node(node)
-        end = time.monotonic() + 0.5
-        while time.monotonic() < end:  # discovery
+        executor.add_node(detector)
+        deadline = time.monotonic() + 10.0
+        while detector.fault_pub.get_subscription_count() < 1:  # discovery of the listener
+            if time.monotonic() > deadline:
+                raise RuntimeError("the listener's subscription was not discovered within 10 s")
             executor.spin_once(timeout_sec=0.02)
         acquisition = AcquisitionNode(
             namespace=ns,
@@ -165,24 +199,28 @@ def _latency_once(record: Path, k0: int, fs: float, frame_samples: int, tmp: Pat
         )
         executor.add_node(acquisition)
         deadline = time.monotonic() + 10.0
-        while not received and time.monotonic() < deadline:
+        while not detector.fault_publish_times and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.001)
-        if not received:
+        if not detector.fault_publish_times:
             raise RuntimeError("no FaultEvent within 10 s")
-        t_recv, event = received[0]
+        heard = results.get(timeout=30)
+        if heard is None:
+            raise RuntimeError("the listener received no FaultEvent")
+        t_recv, inception = heard
         backend = acquisition.backend
         assert isinstance(backend, ReplayBackend)
         wall_start = backend.wall_start
-        assert wall_start is not None and event.inception_sample_index > 0
+        assert wall_start is not None
         acquired = wall_start + (k0 + 1) / fs  # when the first faulted sample was released
         t_pub = detector.fault_publish_times[0]
         for node in list(executor.get_nodes()):
             executor.remove_node(node)
             node.destroy_node()
-        return t_pub - acquired, t_recv - acquired
+        return t_pub - acquired, t_recv - acquired, inception - k0
     finally:
         executor.shutdown()
         rclpy.try_shutdown()
+        listener.join(timeout=10)
 
 
 def measure_latency(fs: float, seed: int, runs: int = 6) -> None:
@@ -193,7 +231,7 @@ def measure_latency(fs: float, seed: int, runs: int = 6) -> None:
     from sma3_grid.io import load_network
     from sma3_sim.scenario import FaultScenario
     from sma3_sim.solver import solve
-    from sma3_sim.waveforms import SamplingConfig, synthesize
+    from sma3_sim.waveforms import SamplingConfig, held_times, synthesize
 
     net = load_network("mini")
     solution = solve(net, FaultScenario("L4", 0.5, "AG", rf_ohm=5.0, rg_ohm=5.0, seed=seed))
@@ -211,14 +249,19 @@ def measure_latency(fs: float, seed: int, runs: int = 6) -> None:
                 config = SamplingConfig(sample_rate_hz=fs, duration_s=0.6, fault_time_s=fault_s)
                 record = synthesize(net, solution, "MH1", config, seed=seed + k)
                 path = write_comtrade(record, tmp / f"r{k}.cfg", binary=True)
-                k0 = math.ceil(fault_s * fs)
+                # first sample carrying the fault: the simulator's sample-and-hold shows it at the first
+                # 250 us step at or after fault_s
+                index = np.arange(int(config.duration_s * fs))
+                k0 = int(np.argmax(held_times(index, fs, config.sim_step_s) >= fault_s - 1e-12))
                 values.append(_latency_once(path, k0, fs, frame_samples, tmp / f"out{frame_samples}_{k}"))
             pub = np.array([v[0] for v in values]) * 1000
             recv = np.array([v[1] for v in values]) * 1000
             print(
                 f"  frames of {frame_samples} samples ({1000 * frame_samples / fs:.1f} ms), {runs} faults: "
                 f"published after {pub.mean():.1f} ms mean / {pub.max():.1f} ms max, "
-                f"received after {recv.mean():.1f} ms mean / {recv.max():.1f} ms max"
+                f"received after {recv.mean():.1f} ms mean / {recv.max():.1f} ms max; "
+                f"inception found {min(v[2] for v in values)}..{max(v[2] for v in values)} samples "
+                "from the first faulted one"
             )
 
 
