@@ -184,12 +184,15 @@ class LeanHttpClient:
 
         Raises
         ------
-        TimeoutError
-            When no complete response arrived within ``timeout_s``.
+        asyncio.TimeoutError
+            When no complete response arrived within ``timeout_s`` (``TimeoutError`` from 3.11).
         ConnectionError, asyncio.IncompleteReadError, ValueError
             For a broken connection or a response this client does not understand.
         """
-        async with asyncio.timeout(self.timeout_s), self._slots:
+        return await asyncio.wait_for(self._get(target), self.timeout_s)
+
+    async def _get(self, target: str) -> tuple[int, bytes]:
+        async with self._slots:
             # uvicorn closes a connection idle for 5 s: never reuse one idle for IDLE_REUSE_S or more
             now = time.monotonic()
             while self._idle and now - self._idle[0][2] >= IDLE_REUSE_S:
@@ -254,7 +257,7 @@ async def query_load(
         t0 = time.perf_counter()
         try:
             status, body = await client.get("/api/v1/devices?" + urllib.parse.urlencode(params))
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             # e.g. a timeout: counted as an error, its time kept
             latencies.append((t0 - start, time.perf_counter() - t0))
             errors.append(f"{type(exc).__name__}: {exc}")

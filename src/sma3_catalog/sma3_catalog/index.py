@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from sma3_catalog.models import Device
 
@@ -31,7 +31,7 @@ _HEARTBEAT_FIELDS = {"expires", "last_heartbeat"}
 
 def iso(epoch_s: float) -> str:
     """Seconds since the Unix epoch as UTC ISO-8601 text, as pydantic writes it (``...Z``)."""
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -65,7 +65,7 @@ class IndexUnavailableError(RuntimeError):
 
 def to_datetime(epoch_s: float) -> datetime:
     """Convert seconds since the Unix epoch to an aware UTC datetime."""
-    return datetime.fromtimestamp(epoch_s, UTC)
+    return datetime.fromtimestamp(epoch_s, timezone.utc)
 
 
 __all__ = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 
@@ -214,7 +214,7 @@ def test_expires_is_utc_iso(catalog: RunningCatalog) -> None:
         body = c.put("/devices/M2", json=registration(ttl=5)).json()
         expires = datetime.fromisoformat(body["expires"])
         assert body["expires"].endswith("Z")
-        assert timedelta(seconds=3) < expires - datetime.now(UTC) <= timedelta(seconds=5)
+        assert timedelta(seconds=3) < expires - datetime.now(timezone.utc) <= timedelta(seconds=5)
 
 
 def test_list_and_get_serialize_alike(catalog: RunningCatalog) -> None:
