@@ -51,6 +51,7 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 
+from sma3_catalog.index import parse_iso  # noqa: E402
 from sma3_catalog.models import DeviceRegistration  # noqa: E402
 from sma3_catalog.registry import Registry  # noqa: E402
 from sma3_catalog.storage import make_engine  # noqa: E402
@@ -392,10 +393,8 @@ def main() -> int:
         def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
             ev = json.loads(msg.payload)
             if ev["type"] == "expired" and ev["device_id"].startswith("P"):
-                from datetime import datetime
-
-                expires = datetime.fromisoformat(ev["device"]["expires"]).timestamp()
-                lags_event.append(datetime.fromisoformat(ev["time"]).timestamp() - expires)
+                expires = parse_iso(ev["device"]["expires"]).timestamp()
+                lags_event.append(parse_iso(ev["time"]).timestamp() - expires)
                 lags_seen.append(time.time() - expires)
 
         listener.on_message = on_message

@@ -34,6 +34,21 @@ def iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def parse_iso(text: str) -> datetime:
+    """Aware datetime of ISO-8601 text as the catalog writes it (the inverse of :func:`iso`).
+
+    ``datetime.fromisoformat`` accepts the ``Z`` suffix only from Python 3.11 on; this also works
+    on 3.10. Text without an offset is taken as UTC.
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not ISO-8601.
+    """
+    parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
     """One device in the index.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import httpx
+
+from sma3_catalog.index import parse_iso
 
 from .conftest import CatalogFactory, RunningCatalog, registration
 from .sse import SseReader
@@ -55,11 +56,11 @@ def test_expiry_within_ttl_plus_one_second(catalog: RunningCatalog) -> None:
             t0 = time.time()
             body = c.put("/devices/M2", json=registration(ttl=1.0)).json()
             c.put("/devices/M3", json=registration(ttl=30.0))
-            expires = datetime.fromisoformat(body["expires"]).timestamp()
+            expires = parse_iso(body["expires"]).timestamp()
             msg = events.wait_for(lambda m: m.event == "expired", timeout_s=5)
             noticed = time.time()
             assert msg.data["device_id"] == "M2" and msg.data["reason"] == "ttl"
-            removed_at = datetime.fromisoformat(msg.data["time"]).timestamp()
+            removed_at = parse_iso(msg.data["time"]).timestamp()
             assert 0 <= removed_at - expires <= 1.0
             assert noticed - t0 <= 1.0 + 1.0 + 0.5  # TTL + 1 s (+ delivery)
             assert c.get("/devices/M2").status_code == 404

@@ -9,9 +9,11 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from sma3_catalog.index import DeviceIndex
+from sma3_catalog.index import DeviceIndex, iso, parse_iso
 from sma3_catalog.models import Device, DevicePatch, DeviceRegistration, DeviceStatus
 from sma3_catalog.registry import Heartbeat, IndexUnavailableError, Registry
 from sma3_catalog.storage import devices, make_engine
@@ -248,3 +250,17 @@ def test_list_query_does_not_wait_for_a_replay_stuck_on_a_lock(postgres_url: str
     assert not poller.is_alive()
     writer.put("D2", reg())
     assert [d["id"] for d in listed(reader)] == ["D1", "D2"]
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_parse_iso_inverts_iso(epoch_s: float) -> None:
+    parsed = parse_iso(iso(epoch_s))
+    assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0
+    assert abs(parsed.timestamp() - epoch_s) < 1e-6
+
+
+def test_parse_iso_offsets_and_errors() -> None:
+    assert parse_iso("2026-11-28T01:00:00+01:00").timestamp() == parse_iso("2026-11-28T00:00:00Z").timestamp()
+    assert parse_iso("2026-11-28T00:00:00").tzinfo is not None  # no offset: UTC
+    with pytest.raises(ValueError):
+        parse_iso("28/11/2026")

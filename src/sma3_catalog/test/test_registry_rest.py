@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
+from sma3_catalog.index import parse_iso
+
 from .conftest import DEVICE_TOKENS, RunningCatalog, registration
 
 
@@ -18,10 +20,10 @@ def test_put_creates_then_updates(catalog: RunningCatalog) -> None:
         created = r.json()
         assert created["id"] == "M2" and created["alive"] is True
         assert created["endpoints"]["ip"] == "10.0.0.12"
-        t_created = datetime.fromisoformat(created["created"])
+        t_created = parse_iso(created["created"])
         assert t_created.tzinfo is not None and t_created.utcoffset() == timedelta(0)
-        expires = datetime.fromisoformat(created["expires"])
-        assert abs((expires - datetime.fromisoformat(created["modified"])).total_seconds() - 60) < 1e-3
+        expires = parse_iso(created["expires"])
+        assert abs((expires - parse_iso(created["modified"])).total_seconds() - 60) < 1e-3
         r = c.put("/devices/M2", json=registration(firmware_version="1.3.0"))
         assert r.status_code == 204 and r.content == b""
         got = c.get("/devices/M2").json()
@@ -212,7 +214,7 @@ def test_healthz_metrics_openapi(catalog: RunningCatalog) -> None:
 def test_expires_is_utc_iso(catalog: RunningCatalog) -> None:
     with catalog.client() as c:
         body = c.put("/devices/M2", json=registration(ttl=5)).json()
-        expires = datetime.fromisoformat(body["expires"])
+        expires = parse_iso(body["expires"])
         assert body["expires"].endswith("Z")
         assert timedelta(seconds=3) < expires - datetime.now(timezone.utc) <= timedelta(seconds=5)
 
