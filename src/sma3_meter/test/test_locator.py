@@ -218,6 +218,9 @@ def test_implausible_load_evidence_is_left_out_and_reported(zoned: Network) -> N
     assert result.rejected_evidence == ("M4",)
     assert reference.rejected_evidence == ()
     assert result.candidates == reference.candidates
+    note = result.rejected_note()
+    assert note is not None and note.startswith("pre-fault power of M4 not used")
+    assert reference.rejected_note() is None
 
 
 def test_load_evidence_meters_measure_sections_of_the_feeder() -> None:

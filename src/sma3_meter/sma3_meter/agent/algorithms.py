@@ -619,13 +619,9 @@ class FaultLocation(AlgorithmRunner):
             evidence=sorted({e.meter_id for e in evidence}),
         )
         self.last_result = msg
-        if result.rejected_evidence:
-            log.warning(
-                "%s: pre-fault power of %s not used: it asks for an implausible load factor below the "
-                "meter (current transformer polarity?)",
-                self.name,
-                ", ".join(result.rejected_evidence),
-            )
+        note = result.rejected_note()
+        if note is not None:
+            log.warning("%s: %s", self.name, note)
         log.info(
             "%s: %d candidates for %s fault, evidence from %s",
             self.name,

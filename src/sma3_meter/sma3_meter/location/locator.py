@@ -230,6 +230,15 @@ class LocationResult:
         """The best candidate, or None."""
         return self.candidates[0] if self.candidates else None
 
+    def rejected_note(self) -> str | None:
+        """A log line on :attr:`rejected_evidence`; None when no evidence was left out."""
+        if not self.rejected_evidence:
+            return None
+        return (
+            f"pre-fault power of {', '.join(self.rejected_evidence)} not used: it asks for an implausible "
+            "load factor below the meter (current transformer polarity?)"
+        )
+
 
 @dataclass(frozen=True)
 class LocatorSettings:

@@ -229,11 +229,9 @@ class LocatorNode(Node):
         evidence = self._evidence(meter_id, inception, 1.0 / self.net.info.frequency_hz)
         if evidence:
             located = with_evidence(self.net, located, evidence)
-        if located.result.rejected_evidence:
-            self.get_logger().warning(
-                f"pre-fault power of {', '.join(located.result.rejected_evidence)} not used: it asks for an "
-                "implausible load factor below the meter (current transformer polarity?)"
-            )
+        note = located.result.rejected_note()
+        if note is not None:
+            self.get_logger().warning(note)
         stamp = datetime.now(timezone.utc)
         return fault_location_msg(
             located, self.net, event_id, inception, [e.meter_id for e in evidence], stamp
