@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -179,7 +180,7 @@ class _Params:
             )
 
 
-class AlgorithmRunner:
+class AlgorithmRunner(ABC):
     """Base of the runners; subclasses read their parameters in :meth:`configure`.
 
     Parameters
@@ -204,17 +205,18 @@ class AlgorithmRunner:
         self.init_state()
         self.configure(parameters, context)
 
-    # -- to override
-    def init_state(self) -> None:
+    # -- to override: configure and status always; the other hooks do nothing unless overridden
+    # (B027: optional no-op hooks of an abstract base are intended here)
+    def init_state(self) -> None:  # noqa: B027
         """Set up the state that survives reconfiguration (called once, before :meth:`configure`)."""
 
+    @abstractmethod
     def configure(self, parameters: Mapping[str, Any], context: AlgorithmContext) -> None:
         """Read parameters and context (called at start and on reconfiguration)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def status(self) -> AlgorithmStatus:
         """Current state for heartbeats and logs."""
-        raise NotImplementedError
 
     def subscriptions(self) -> set[str]:
         """Data-broker topic filters this runner needs."""
@@ -237,16 +239,16 @@ class AlgorithmRunner:
         """A cycle report of the signal chain."""
         self.reports += 1
 
-    def on_chain_event(self, event: object) -> None:
+    def on_chain_event(self, event: object) -> None:  # noqa: B027
         """An event of the signal chain (FaultDetected, FaultCleared, Disturbance, OutageChange)."""
 
-    def on_data(self, topic: str, payload: bytes) -> None:
+    def on_data(self, topic: str, payload: bytes) -> None:  # noqa: B027
         """A message on one of :meth:`subscriptions`."""
 
-    def poll(self, now: float) -> None:
+    def poll(self, now: float) -> None:  # noqa: B027
         """Periodic call with the wall-clock time (s)."""
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027
         """Release what the runner holds (called before it is dropped)."""
 
     # -- shared
