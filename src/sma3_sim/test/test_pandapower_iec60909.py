@@ -25,6 +25,8 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import pandapower as pp
+import pandapower.shortcircuit as sc
 import pytest
 
 from sma3_grid.io import load_network
@@ -32,9 +34,6 @@ from sma3_grid.model import Network
 from sma3_sim.scenario import FaultScenario
 from sma3_sim.sequence import source_impedances
 from sma3_sim.solver import Simulator
-
-pp = pytest.importorskip("pandapower")
-sc = pytest.importorskip("pandapower.shortcircuit")
 
 BOLTED = 1e-6
 FAULTS = {"3ph": ("ABC", 0), "2ph": ("BC", 1), "1ph": ("AG", 0)}
